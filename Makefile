@@ -1,0 +1,35 @@
+# Every target creates .venv on first use and reuses it afterwards.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+# torch and torchvision must be a matching pair; this one installs and imports on CPU-only and CUDA machines.
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint install clean-venv bench
+
+$(STAMP): setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel cython numpy
+	$(PIP) install -q $(TORCH)
+	# basicsr 1.4.2 is an sdist that needs torch at build time: build it against the torch above.
+	$(PIP) install -q --no-build-isolation -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/mprnet-demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mprnet_plugin datasets_prep tests benchmarks scripts
+
+bench: $(STAMP)
+	$(PY) benchmarks/forward.py
+
+clean-venv:
+	rm -rf $(VENV)

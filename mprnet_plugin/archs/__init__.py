@@ -1,0 +1,1 @@
+from mprnet_plugin.archs import mprnet_arch  # noqa: F401

@@ -1,0 +1,118 @@
+"""Read every MPRNet checkpoint layout: the authors', BasicSR's, MMEngine's and bare state dicts."""
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from mprnet_plugin.archs.mprnet_arch import MPRNet, infer_mprnet_config
+from mprnet_plugin.compat import allow_mmengine_checkpoint_globals
+
+PathLike = Union[str, os.PathLike]
+
+# Where each layout keeps the weights, in the order we look: EMA weights first, as BasicSR's own inference does.
+WEIGHT_KEYS = ('params_ema', 'params', 'state_dict', 'model')
+# Prefixes that wrappers add: DataParallel/DDP, and our MMEngine model's attribute.
+WRAPPER_PREFIXES = ('module.', 'generator.')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read or does not fit the model."""
+
+
+def read_checkpoint(path: PathLike) -> Dict[str, object]:
+    """Load a checkpoint file with ``weights_only=True``; errors name the file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f'checkpoint {path!r} does not exist')
+    try:
+        try:
+            obj = torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError:
+            # MMEngine checkpoints also pickle its log buffers and numpy scalars: allow those few types, retry.
+            if not allow_mmengine_checkpoint_globals():
+                raise
+            obj = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated, foreign or unsafe files
+        raise CheckpointError(f'cannot read checkpoint {path!r}: {type(exc).__name__}: {exc}') from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f'checkpoint {path!r} holds a {type(obj).__name__}, expected a dict of weights')
+    return obj
+
+
+def extract_state_dict(obj: Dict[str, object], key: Optional[str] = None,
+                       source: str = '<checkpoint>') -> Tuple[Dict[str, Tensor], str]:
+    """Pick the weights out of a loaded checkpoint and strip wrapper prefixes; returns them and the key used."""
+    used = ''
+    if key is not None:
+        if key not in obj:
+            raise CheckpointError(f'checkpoint {source!r} has no key {key!r}; its top-level keys are {sorted(obj)}')
+        obj, used = obj[key], key  # type: ignore[assignment]
+    elif not all(isinstance(v, Tensor) for v in obj.values()):
+        for candidate in WEIGHT_KEYS:
+            if isinstance(obj.get(candidate), dict):
+                obj, used = obj[candidate], candidate  # type: ignore[assignment]
+                break
+        else:
+            raise CheckpointError(f'checkpoint {source!r} has no weights under any of {list(WEIGHT_KEYS)}; '
+                                  f'its top-level keys are {sorted(obj)}')
+    state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+    if not state:
+        raise CheckpointError(f'checkpoint {source!r} holds no tensors under {used or "its top level"!r}')
+    for prefix in WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+        elif any(k.startswith(prefix) for k in state) and prefix == 'generator.':
+            # An MMEngine model checkpoint also holds the loss's and preprocessor's entries: keep the network's.
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return state, used
+
+
+def load_state_dict_file(path: PathLike, key: Optional[str] = None) -> Dict[str, Tensor]:
+    """The network weights stored in ``path``, whatever the layout."""
+    return extract_state_dict(read_checkpoint(path), key, os.fspath(path))[0]
+
+
+def describe_mismatch(model: nn.Module, state: Dict[str, Tensor], limit: int = 5) -> List[str]:
+    """Human-readable lines for the first missing, unexpected and wrongly shaped keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f'{k}: checkpoint {tuple(state[k].shape)}, model {tuple(own[k].shape)}'
+              for k in own if k in state and state[k].shape != own[k].shape]
+    lines = []
+    for title, items in (('missing keys', missing), ('unexpected keys', unexpected), ('shape mismatches', shapes)):
+        if items:
+            more = f' (and {len(items) - limit} more)' if len(items) > limit else ''
+            lines.append(f'{len(items)} {title}: {", ".join(items[:limit])}{more}')
+    return lines
+
+
+def load_mprnet_checkpoint(model: nn.Module, path: PathLike, strict: bool = True,
+                           key: Optional[str] = None) -> nn.Module:
+    """Load MPRNet weights from any supported layout into ``model``; errors name the file and the first bad keys."""
+    state = load_state_dict_file(path, key)
+    problems = describe_mismatch(model, state)
+    if strict and problems or any('shape mismatches' in p for p in problems):
+        raise CheckpointError(f'checkpoint {os.fspath(path)!r} does not fit {type(model).__name__}: '
+                              + '; '.join(problems))
+    model.load_state_dict(state, strict=strict)
+    return model
+
+
+def build_mprnet_from_checkpoint(path: PathLike, key: Optional[str] = None, **kwargs: object) -> MPRNet:
+    """An MPRNet whose widths are inferred from the checkpoint, with its weights loaded strictly."""
+    state = load_state_dict_file(path, key)
+    try:
+        config = infer_mprnet_config(state)
+    except KeyError as exc:
+        raise CheckpointError(f'checkpoint {os.fspath(path)!r} is not an MPRNet checkpoint: {exc.args[0]}') from exc
+    model = MPRNet(**config, **kwargs)  # type: ignore[arg-type]
+    problems = describe_mismatch(model, state)
+    if problems:
+        raise CheckpointError(f'checkpoint {os.fspath(path)!r} does not fit MPRNet{config}: ' + '; '.join(problems))
+    model.load_state_dict(state, strict=True)
+    return model

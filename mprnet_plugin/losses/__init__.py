@@ -1,0 +1,1 @@
+from mprnet_plugin.losses import mprnet_loss  # noqa: F401

@@ -1,0 +1,1 @@
+"""MMEngine integration: model, dataset, metrics and launchers."""

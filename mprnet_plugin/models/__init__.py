@@ -1,0 +1,1 @@
+"""Registered with BasicSR on import."""

@@ -1,0 +1,108 @@
+"""Run a restoration network on an image of any size: pad to a multiple of 8 and crop back, optionally in tiles.
+
+Used by BasicSR validation, MMEngine prediction, ``Restorer`` and ``mprnet-infer``; nothing else pads or tiles.
+
+Tiling is an approximation for MPRNet: its channel attention pools over the whole input it sees, so a tile's
+output differs slightly from the same region of the whole-image output. Use the largest tile that fits in memory.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+NetOutput = Union[Tensor, Sequence[Tensor]]
+Network = Callable[[Tensor], NetOutput]
+
+
+def pad_to_multiple(x: Tensor, multiple: int = 8) -> Tuple[Tensor, Tuple[int, int]]:
+    """Reflect-pad the right and bottom edges of (N, C, H, W) ``x`` to multiples of ``multiple``.
+
+    Returns the padded tensor and the original (H, W). Images too small to reflect are padded by replication.
+    """
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x, (h, w)
+    mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (h, w)
+
+
+def crop_to(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    """Crop (..., H, W) ``x`` back to its top-left ``size``."""
+    return x[..., :size[0], :size[1]]
+
+
+def first_output(out: NetOutput) -> Tensor:
+    """The final restored image from a network output (MPRNet returns ``[final, stage2, stage1]``)."""
+    return out if isinstance(out, Tensor) else out[0]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
+    """Start offsets of tiles of size ``tile`` that cover ``length`` with at least ``overlap`` shared pixels."""
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def _ramp(length: int, overlap: int, taper_start: bool, taper_end: bool, device: torch.device) -> Tensor:
+    """A 1-D blending weight: 1 inside, a raised-cosine ramp over ``overlap`` pixels on tapered sides."""
+    weight = torch.ones(length, device=device)
+    ramp_len = min(overlap, length // 2)
+    if ramp_len > 0:
+        # Strictly positive at the very edge so every pixel has weight even where only one tile covers it.
+        t = (torch.arange(ramp_len, device=device, dtype=torch.float32) + 0.5) / ramp_len
+        ramp = 0.5 - 0.5 * torch.cos(math.pi * t)
+        if taper_start:
+            weight[:ramp_len] = ramp
+        if taper_end:
+            weight[-ramp_len:] = ramp.flip(0)
+    return weight
+
+
+def restore_tiled(net: Network, x: Tensor, tile: int, overlap: int = 32, multiple: int = 8,
+                  tile_batch: int = 1) -> Tensor:
+    """Restore (N, C, H, W) ``x`` in overlapping ``tile`` x ``tile`` tiles blended with a raised-cosine window."""
+    if tile % multiple:
+        raise ValueError(f'tile size {tile} must be a multiple of {multiple}')
+    if not 0 <= overlap < tile:
+        raise ValueError(f'tile overlap {overlap} must be in [0, tile size {tile})')
+    padded, size = pad_to_multiple(x, multiple)
+    h, w = padded.shape[-2:]
+    th, tw = min(tile, h), min(tile, w)
+    ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
+    out: Optional[Tensor] = None
+    weight_sum = torch.zeros(1, 1, h, w, device=x.device, dtype=torch.float32)
+    boxes = [(y, x0) for y in ys for x0 in xs]
+    for i in range(0, len(boxes), tile_batch):
+        chunk = boxes[i:i + tile_batch]
+        tiles = torch.cat([padded[..., y:y + th, x0:x0 + tw] for y, x0 in chunk], dim=0)
+        preds = first_output(net(tiles)).float().split(padded.shape[0], dim=0)
+        for (y, x0), pred in zip(chunk, preds):
+            if out is None:
+                out = torch.zeros(padded.shape[0], pred.shape[1], h, w, device=x.device, dtype=torch.float32)
+            wy = _ramp(th, overlap, y > 0, y + th < h, x.device)
+            wx = _ramp(tw, overlap, x0 > 0, x0 + tw < w, x.device)
+            win = (wy[:, None] * wx[None, :])[None, None]
+            out[..., y:y + th, x0:x0 + tw] += pred * win
+            weight_sum[..., y:y + th, x0:x0 + tw] += win
+    assert out is not None
+    return crop_to(out / weight_sum, size).to(x.dtype)
+
+
+def restore(net: Network, x: Tensor, tile: Optional[int] = None, overlap: int = 32, multiple: int = 8,
+            tile_batch: int = 1) -> Tensor:
+    """Restore (N, C, H, W) ``x`` of any size with ``net``: padded and cropped back, whole or in tiles."""
+    if x.dim() != 4:
+        raise ValueError(f'restore expects a 4-D (N, C, H, W) tensor; got shape {tuple(x.shape)}')
+    if tile is not None and tile > 0 and (x.shape[-2] > tile or x.shape[-1] > tile):
+        return restore_tiled(net, x, tile, overlap, multiple, tile_batch)
+    padded, size = pad_to_multiple(x, multiple)
+    return crop_to(first_output(net(padded)), size)

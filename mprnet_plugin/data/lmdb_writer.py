@@ -1,0 +1,296 @@
+"""The one LMDB writer: images into BasicSR's LMDB format, atomically, encoded in worker processes.
+
+BasicSR's format (what ``PairedImageDataset`` with ``io_backend: lmdb`` reads): a folder ``<name>.lmdb`` holding an LMDB
+environment whose values are PNG bytes of the image as ``cv2.imread(..., IMREAD_UNCHANGED)`` returns it (BGR, 8 or
+16 bit kept), plus ``meta_info.txt`` with one line ``<key>.png (<h>,<w>,<c>) <compress_level>`` per image. Keys are
+ASCII without ``.`` (the reader recovers a key as the text before the first ``.``).
+
+Beside ``meta_info.txt`` the writer stores ``prep_info.json`` (how the LMDB was made); ``lmdb_is_complete`` compares
+it, the key set and the database itself so that re-runs can skip finished outputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import cv2
+import lmdb
+import numpy as np
+from tqdm import tqdm
+
+from mprnet_plugin.data.crop_grid import crop_boxes
+from mprnet_plugin.fileio import atomic_output
+from mprnet_plugin.image_io import encode_image, read_image
+
+PathLike = Union[str, os.PathLike]
+ImageSource = Union[PathLike, np.ndarray]
+
+META_INFO_NAME = 'meta_info.txt'
+PREP_INFO_NAME = 'prep_info.json'
+# Commit every this many images: bounds the memory a transaction holds and the work lost to a crash.
+COMMIT_EVERY = 500
+INITIAL_MAP_SIZE = 1 << 30  # doubled whenever a commit finds the map full
+_KEY_PATTERN = re.compile(r'^[\x21-\x7e]+$')  # printable ASCII without spaces
+
+
+class LmdbKeyError(ValueError):
+    """A key BasicSR's LMDB reader cannot round-trip (non-ASCII, contains '.' or whitespace, empty, or repeated)."""
+
+
+class PairError(ValueError):
+    """An input/target pair that cannot be stored: unreadable, or input and target sizes differ. Names both files."""
+
+
+def check_key(key: str, source: Any = None) -> str:
+    """Return ``key`` if BasicSR's LMDB reader can use it, else raise ``LmdbKeyError`` naming the key and its source."""
+    if not isinstance(key, str) or not _KEY_PATTERN.match(key) or '.' in key:
+        where = f' (from {source})' if source is not None else ''
+        raise LmdbKeyError(f'LMDB key {key!r}{where} is invalid: keys must be non-empty printable ASCII without "." '
+                           f'or whitespace, because BasicSR reads a key back as the text before the first "." of its '
+                           f'meta_info.txt line')
+    return key
+
+
+def _describe(src: ImageSource) -> str:
+    return f'array {src.shape} {src.dtype}' if isinstance(src, np.ndarray) else repr(os.fspath(src))
+
+
+def _load(src: ImageSource) -> np.ndarray:
+    return src if isinstance(src, np.ndarray) else read_image(src)
+
+
+def _shape3(img: np.ndarray) -> Tuple[int, int, int]:
+    return (img.shape[0], img.shape[1], 1 if img.ndim == 2 else img.shape[2])
+
+
+def _encode(img: np.ndarray, compress_level: int) -> bytes:
+    return encode_image(np.ascontiguousarray(img), '.png', [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
+
+
+Encoded = Tuple[str, bytes, Tuple[int, int, int]]
+
+
+def _encode_single(job: Tuple[str, ImageSource, int]) -> Encoded:
+    key, src, compress_level = job
+    img = _load(src)
+    return key, _encode(img, compress_level), _shape3(img)
+
+
+def _encode_pair(job: Tuple[str, ImageSource, ImageSource, int, Optional[int], Optional[int]]
+                 ) -> List[Tuple[Encoded, Encoded]]:
+    """Read, check, optionally crop, and encode one pair; errors name both files."""
+    key, input_src, target_src, compress_level, crop_size, step = job
+    try:
+        lq, gt = _load(input_src), _load(target_src)
+    except (IOError, OSError) as err:
+        raise PairError(f'pair {key!r}: input {_describe(input_src)}, target {_describe(target_src)}: {err}') from None
+    if lq.shape != gt.shape:
+        raise PairError(f'pair {key!r}: input {_describe(input_src)} has shape {lq.shape} but target '
+                        f'{_describe(target_src)} has shape {gt.shape}; a pair must have the same size and channels')
+    if crop_size is None:
+        parts = [(key, lq, gt)]
+    else:
+        try:
+            boxes = crop_boxes(lq.shape[0], lq.shape[1], crop_size, step)
+        except ValueError as err:
+            raise PairError(f'pair {key!r}: input {_describe(input_src)}, target {_describe(target_src)}: {err}') \
+                from None
+        parts = [(crop_key(key, i), lq[y:y + crop_size, x:x + crop_size], gt[y:y + crop_size, x:x + crop_size])
+                 for i, (y, x) in enumerate(boxes)]
+    return [((k, _encode(a, compress_level), _shape3(a)), (k, _encode(b, compress_level), _shape3(b)))
+            for k, a, b in parts]
+
+
+def crop_key(key: str, index: int) -> str:
+    """Key of crop ``index`` (0-based, row-major) of image ``key``: ``<key>_s001``, ``<key>_s002``, ..."""
+    return f'{key}_s{index + 1:03d}'
+
+
+def _parallel_map(fn: Callable, jobs: Sequence, workers: int) -> Iterator:
+    """Map ``fn`` over ``jobs`` in order, in ``workers`` processes (in this process when ``workers <= 1``)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(fn, jobs)
+        return
+    # fork keeps start-up cheap and needs no importable __main__; encoding only touches numpy and OpenCV.
+    ctx = multiprocessing.get_context('fork') if 'fork' in multiprocessing.get_all_start_methods() else None
+    pool = (ctx or multiprocessing).Pool(min(workers, len(jobs)), initializer=cv2.setNumThreads, initargs=(1,))
+    try:
+        yield from pool.imap(fn, jobs, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+class _LmdbSink:
+    """Puts encoded images into one LMDB environment and writes its meta_info.txt; grows the map when full."""
+
+    def __init__(self, path: Path, compress_level: int):
+        path.mkdir(parents=True)
+        self.path, self.compress_level = path, compress_level
+        self.env = lmdb.open(os.fspath(path), map_size=INITIAL_MAP_SIZE, subdir=True, meminit=False, map_async=True)
+        self.meta_lines: List[str] = []
+        self.pending: List[Tuple[bytes, bytes]] = []
+        self.keys: set = set()
+
+    def put(self, key: str, data: bytes, shape: Tuple[int, int, int]) -> None:
+        if key in self.keys:
+            raise LmdbKeyError(f'LMDB key {key!r} occurs twice in {self.path.name}: keys must be unique')
+        self.keys.add(key)
+        self.pending.append((key.encode('ascii'), data))
+        h, w, c = shape
+        self.meta_lines.append(f'{key}.png ({h},{w},{c}) {self.compress_level}\n')
+        if len(self.pending) >= COMMIT_EVERY:
+            self.commit()
+
+    def commit(self) -> None:
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    for k, v in self.pending:
+                        txn.put(k, v)
+                break
+            except lmdb.MapFullError:  # the aborted transaction is replayed with twice the map
+                self.env.set_mapsize(self.env.info()['map_size'] * 2)
+        self.pending = []
+
+    def close(self, info: Mapping[str, Any]) -> None:
+        self.commit()
+        self.env.sync(True)
+        self.env.close()
+        (self.path / META_INFO_NAME).write_text(''.join(self.meta_lines), encoding='ascii')
+        (self.path / PREP_INFO_NAME).write_text(json.dumps(dict(info), indent=1, sort_keys=True), encoding='utf-8')
+
+
+def _check_lmdb_path(path: PathLike) -> Path:
+    path = Path(path)
+    if path.suffix != '.lmdb':
+        raise ValueError(f'LMDB path {os.fspath(path)!r} must end in ".lmdb" (BasicSR requires it)')
+    return path
+
+
+def keys_digest(keys: Iterable[str]) -> str:
+    """A short fingerprint of a key set, stored in prep_info.json to recognise an LMDB made from the same sources."""
+    return hashlib.sha1('\n'.join(sorted(keys)).encode('utf-8')).hexdigest()[:16]
+
+
+def read_meta_info(lmdb_path: PathLike) -> List[Tuple[str, Tuple[int, int, int]]]:
+    """(key, (h, w, c)) for each line of an LMDB's meta_info.txt, parsed the way BasicSR reads keys."""
+    out = []
+    for line in (Path(lmdb_path) / META_INFO_NAME).read_text(encoding='ascii').splitlines():
+        name, shape, _level = line.split(' ')
+        out.append((name.split('.')[0], tuple(int(v) for v in shape.strip('()').split(','))))
+    return out
+
+
+def read_prep_info(lmdb_path: PathLike) -> Optional[dict]:
+    """The prep_info.json an LMDB was written with, or None if it has none or it is unreadable."""
+    try:
+        return json.loads((Path(lmdb_path) / PREP_INFO_NAME).read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return None
+
+
+def lmdb_keys(lmdb_path: PathLike) -> List[str]:
+    """Every key stored in an LMDB environment, in the database's (sorted) order."""
+    env = lmdb.open(os.fspath(lmdb_path), readonly=True, lock=False, readahead=False)
+    try:
+        with env.begin() as txn:
+            return [k.decode('ascii') for k in txn.cursor().iternext(keys=True, values=False)]
+    finally:
+        env.close()
+
+
+def lmdb_is_complete(lmdb_path: PathLike, expected_keys: Optional[Iterable[str]] = None,
+                     expected_info: Optional[Mapping[str, Any]] = None) -> bool:
+    """True if ``lmdb_path`` is a finished LMDB: meta_info.txt and the database hold the same keys, the key set equals
+    ``expected_keys`` (when given) and prep_info.json contains ``expected_info`` (when given)."""
+    path = Path(lmdb_path)
+    if not (path / 'data.mdb').is_file() or not (path / META_INFO_NAME).is_file():
+        return False
+    try:
+        meta_keys = [k for k, _ in read_meta_info(path)]
+        stored = lmdb_keys(path)
+    except (OSError, ValueError, lmdb.Error):
+        return False
+    if len(meta_keys) != len(set(meta_keys)) or set(meta_keys) != set(stored):
+        return False
+    if expected_keys is not None and set(expected_keys) != set(meta_keys):
+        return False
+    if expected_info is not None:
+        info = read_prep_info(path)
+        if info is None or any(info.get(k) != v for k, v in expected_info.items()):
+            return False
+    return True
+
+
+def write_lmdb(lmdb_path: PathLike, items: Iterable[Tuple[str, ImageSource]], compress_level: int = 1,
+               workers: int = 1, overwrite: bool = False, desc: Optional[str] = None,
+               info: Optional[Mapping[str, Any]] = None) -> int:
+    """Write (key, image path or BGR array) items to a BasicSR LMDB atomically; returns the number of images.
+
+    Skips the work and returns the existing count when ``lmdb_path`` is already complete with the same keys and
+    ``info``, unless ``overwrite``.
+    """
+    path = _check_lmdb_path(lmdb_path)
+    items = list(items)
+    keys = [check_key(k, _describe(src)) for k, src in items]
+    info = {'compress_level': compress_level, 'count': len(keys), 'sources': keys_digest(keys), **dict(info or {})}
+    if not overwrite and lmdb_is_complete(path, keys, info):
+        return len(keys)
+    jobs = [(k, src, compress_level) for k, src in items]
+    with atomic_output(path) as tmp:
+        sink = _LmdbSink(tmp, compress_level)
+        for key, data, shape in tqdm(_parallel_map(_encode_single, jobs, workers), total=len(jobs),
+                                     desc=desc or path.name, unit='img', dynamic_ncols=True):
+            sink.put(key, data, shape)
+        sink.close(info)
+    return len(keys)
+
+
+def make_paired_lmdb(pairs: Sequence[Tuple[str, ImageSource, ImageSource]], input_lmdb: PathLike,
+                     target_lmdb: PathLike, compress_level: int = 1, workers: int = 1, overwrite: bool = False,
+                     crop_size: Optional[int] = None, step: Optional[int] = None, desc: Optional[str] = None) -> int:
+    """Write (key, input, target) pairs to an input and a target LMDB with identical keys; returns the pair count.
+
+    Each pair is read and checked in a worker (same shape, both readable: errors name both files). With ``crop_size``
+    every image is cut on ``crop_boxes``' grid into keys ``<key>_s001``... Both LMDBs appear under their final
+    names only when both are complete; complete outputs made from the same pairs and settings are skipped unless
+    ``overwrite``.
+    """
+    input_path, target_path = _check_lmdb_path(input_lmdb), _check_lmdb_path(target_lmdb)
+    if (crop_size is None) != (step is None):
+        raise ValueError('crop_size and step must be given together')
+    pairs = sorted(pairs, key=lambda p: p[0])
+    keys = [check_key(k, f'input {_describe(a)}, target {_describe(b)}') for k, a, b in pairs]
+    if len(set(keys)) != len(keys):
+        seen: dict = {}
+        for k, a, b in pairs:
+            if k in seen:
+                raise LmdbKeyError(f'two pairs share the key {k!r}: input {_describe(seen[k])} and input '
+                                   f'{_describe(a)}; keys must be unique')
+            seen[k] = a
+    info = {'compress_level': compress_level, 'pairs': len(keys), 'sources': keys_digest(keys),
+            'crop_size': crop_size, 'step': step}
+    expected = None if crop_size is not None else keys  # crop keys depend on image sizes; prep_info covers them
+    if not overwrite and all(lmdb_is_complete(p, expected, info) for p in (input_path, target_path)) \
+            and set(lmdb_keys(input_path)) == set(lmdb_keys(target_path)):
+        return len(keys)
+    jobs = [(k, a, b, compress_level, crop_size, step) for k, a, b in pairs]
+    with atomic_output(input_path) as tmp_in, atomic_output(target_path) as tmp_gt:
+        sink_in, sink_gt = _LmdbSink(tmp_in, compress_level), _LmdbSink(tmp_gt, compress_level)
+        bar = tqdm(_parallel_map(_encode_pair, jobs, workers), total=len(jobs), unit='pair', dynamic_ncols=True,
+                   desc=desc or f'{input_path.parent.name}/{input_path.stem}+{target_path.stem}')
+        for parts in bar:
+            for lq, gt in parts:
+                sink_in.put(*lq)
+                sink_gt.put(*gt)
+        count = len(sink_in.keys)
+        sink_in.close({**info, 'images': count})
+        sink_gt.close({**info, 'images': count})
+    return len(keys)

@@ -54,3 +54,119 @@ def torch_serialization():  # small indirection so importing this module does no
     """``torch.serialization``, imported on first use."""
     import torch.serialization
     return torch.serialization
+
+
+# --- BasicSR 1.4.2 launch, distributed and resume fixes -----------------------------------------------------------
+# Applied by ``install_basicsr_fixes()``, which the mprnet-train / mprnet-test launchers call before BasicSR's
+# pipelines run. Each replaces one host function with a version that behaves the same on CUDA and also works on CPU.
+
+def normalize_local_rank_argv(argv: list) -> list:
+    """Rewrite ``--local-rank[=N]`` (what ``torch.distributed.launch`` passes on torch 2.x) as ``--local_rank``.
+
+    BasicSR's ``parse_options`` declares only ``--local_rank`` and exits on the dashed spelling.
+    """
+    out = []
+    for arg in argv:
+        if arg == '--local-rank' or arg.startswith('--local-rank='):
+            arg = '--local_rank' + arg[len('--local-rank'):]
+        out.append(arg)
+    return out
+
+
+def init_dist_any_device(launcher: str, backend: str | None = None, **kwargs: object) -> None:
+    """BasicSR's ``init_dist`` without its CUDA assumptions: NCCL with one GPU per process, else gloo on CPU.
+
+    The host's version hard-codes NCCL and ``torch.cuda.set_device``, so ``--launcher pytorch`` fails on CPU, and it
+    picks the GPU as ``RANK % gpus``, which is wrong across nodes with unequal GPU counts; torchrun's LOCAL_RANK is not.
+    """
+    import os
+
+    import torch
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    if mp.get_start_method(allow_none=True) is None:
+        mp.set_start_method('spawn')  # as the host does: forked dataloader workers and CUDA do not mix
+    use_cuda = torch.cuda.is_available()
+    backend = backend or ('nccl' if use_cuda else 'gloo')
+    if backend == 'nccl' and not use_cuda:
+        backend = 'gloo'  # option files name nccl (dist_params.backend); without a GPU only gloo can run
+    if launcher == 'pytorch':
+        local_rank = int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', '0')))
+    elif launcher == 'slurm':
+        local_rank = _slurm_environment(kwargs.pop('port', None))
+    else:
+        raise ValueError(f'--launcher {launcher!r} is not a distributed launcher; expected pytorch or slurm')
+    if use_cuda:
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    dist.init_process_group(backend=backend, **kwargs)
+
+
+def _slurm_environment(port: int | None = None) -> int:
+    """Set the torch.distributed variables from SLURM's; returns the local rank (the host's logic, CPU-safe)."""
+    import os
+    import subprocess
+
+    import torch
+
+    proc_id, ntasks = int(os.environ['SLURM_PROCID']), int(os.environ['SLURM_NTASKS'])
+    local_rank = int(os.environ.get('SLURM_LOCALID', proc_id % max(torch.cuda.device_count(), 1)))
+    node_list = os.environ['SLURM_NODELIST']
+    os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')  # torch.distributed's default port
+    os.environ.update(WORLD_SIZE=str(ntasks), RANK=str(proc_id), LOCAL_RANK=str(local_rank))
+    return local_rank
+
+
+def ddp_device_ids(device: object) -> list[int] | None:
+    """``device_ids`` for DistributedDataParallel: the current GPU on CUDA, None on CPU.
+
+    BasicSR's ``model_to_device`` always passes ``[torch.cuda.current_device()]``, which fails without a GPU.
+    """
+    import torch
+
+    return [torch.cuda.current_device()] if torch.device(device).type == 'cuda' else None
+
+
+def load_resume_state_any_device(opt: dict) -> dict | None:
+    """BasicSR's ``load_resume_state`` that maps the state to the current GPU, or to the CPU when there is none.
+
+    The host's version calls ``torch.cuda.current_device()``, so ``--auto_resume`` and ``resume_state`` fail on CPU.
+    Training states hold only tensors, numbers and containers, so they load with ``weights_only=True``.
+    """
+    import os.path as osp
+
+    import torch
+    from basicsr.utils import check_resume, scandir
+
+    path = None
+    if opt['auto_resume']:
+        state_dir = osp.join('experiments', opt['name'], 'training_states')
+        if osp.isdir(state_dir):
+            iters = [int(v.split('.state')[0]) for v in scandir(state_dir, suffix='.state', recursive=False)
+                     if v.split('.state')[0].isdigit()]
+            if iters:
+                path = osp.join(state_dir, f'{max(iters)}.state')
+                opt['path']['resume_state'] = path
+    elif opt['path'].get('resume_state'):
+        path = opt['path']['resume_state']
+    if path is None:
+        return None
+    use_cuda = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
+    location = torch.device('cuda', torch.cuda.current_device()) if use_cuda else torch.device('cpu')
+    state = torch.load(path, map_location=location, weights_only=True)
+    check_resume(opt, state['iter'])
+    return state
+
+
+def install_basicsr_fixes() -> None:
+    """Replace BasicSR's ``init_dist`` and ``load_resume_state`` with the CPU-safe versions above (idempotent)."""
+    import basicsr.train
+    import basicsr.utils.dist_util
+    import basicsr.utils.options
+
+    basicsr.utils.options.init_dist = init_dist_any_device
+    basicsr.utils.dist_util.init_dist = init_dist_any_device
+    basicsr.train.load_resume_state = load_resume_state_any_device

@@ -1,0 +1,60 @@
+"""``mprnet-compare -opt compare.yml``: train, evaluate and profile several registered restorers side by side."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+import yaml
+
+import mprnet_plugin  # noqa: F401  (compatibility fixes and registration first)
+from mprnet_plugin.compare import CompareOptionError, load_compare_options, run_comparison
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options of ``mprnet-compare``."""
+    parser = argparse.ArgumentParser(
+        prog='mprnet-compare',
+        description='Train (or load), evaluate and profile every architecture of a comparison file on the same data; '
+                    'write comparison.md/.csv/.json, tradeoff.png and crops.png to its output_dir.')
+    parser.add_argument('-opt', '--opt', required=True, help='the comparison file (YAML)')
+    parser.add_argument('--output-dir', help='override output_dir')
+    parser.add_argument('--iters', type=int,
+                        help='override the iteration budget of every architecture (0: evaluate without training)')
+    parser.add_argument('--device', help='override device: auto, cpu, cuda or cuda:N')
+    parser.add_argument('--only', nargs='+', metavar='NAME', help='run only these architectures (by name)')
+    parser.add_argument('--force', action='store_true', help='retrain and re-evaluate even when results are up to date')
+    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='override any option, e.g. --set profile.input_size=[128,128] seed=1')
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``mprnet-compare`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            print(f'mprnet-compare: --set expects KEY=VALUE, got {item!r}', file=sys.stderr)
+            return 2
+        overrides[key] = yaml.safe_load(value)
+    for key, value in (('output_dir', args.output_dir), ('device', args.device)):
+        if value is not None:
+            overrides[key] = value
+    try:
+        opt = load_compare_options(args.opt, overrides, total_iter=args.iters)
+    except CompareOptionError as exc:
+        print(f'mprnet-compare: {exc}', file=sys.stderr)
+        return 2
+    paths = run_comparison(opt, force=args.force, only=args.only)
+    for kind, path in paths.items():
+        print(f'{kind}: {path}')
+    print((paths['markdown']).read_text(encoding='utf-8'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Run a comparison: for each architecture train (or load), evaluate and profile it, then write the report.
+
+Every architecture's weights and results are saved under ``<output_dir>/archs/<name>/`` with a fingerprint of the
+options that produced them; a re-run reuses whatever is still up to date and redoes only what changed.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import platform
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from basicsr.archs import build_network
+from basicsr.data import build_dataset
+from basicsr.losses import build_loss
+
+from mprnet_plugin.checkpoint import load_mprnet_checkpoint, load_state_dict_file, read_checkpoint
+from mprnet_plugin.compare.evaluation import evaluate_network, reference_crops
+from mprnet_plugin.compare.report import plot_crop_grid, plot_tradeoff, write_tables
+from mprnet_plugin.compare.training import TrainStats, make_train_loader, train_network
+from mprnet_plugin.fileio import atomic_output, atomic_write_text
+from mprnet_plugin.image_io import read_image, write_image
+from mprnet_plugin.profiling import profile_model
+
+logger = logging.getLogger('mprnet_plugin.compare')
+
+RESULT_FILE, WEIGHTS_FILE = 'result.json', 'net.pth'
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of JSON-able option values."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode('utf-8')).hexdigest()[:16]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; an explicit ``cuda`` without a GPU is an error."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = torch.device(name)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError(f'device: {name!r} was asked for, but torch sees no CUDA device (use cpu or auto)')
+    return device
+
+
+def _train_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any]) -> str:
+    keys = ('network', 'pretrain_network', 'param_key', 'strict_load', 'total_iter', 'loss')
+    train = {k: v for k, v in opt['train'].items() if k != 'log_every'}
+    data = opt['datasets'].get('train') if arch['total_iter'] > 0 else None
+    return fingerprint({k: arch[k] for k in keys}, train if arch['total_iter'] > 0 else None, data, opt['seed'])
+
+
+def _eval_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.device, train_fp: str) -> str:
+    return fingerprint(train_fp, arch['size_multiple'], opt['datasets']['val'], opt['metrics'], opt['evaluation'],
+                       opt['profile'], opt['grid'], str(device), torch.get_num_threads())
+
+
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return None
+
+
+def _trained_network(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.device, arch_dir: Path,
+                     train_loader: Optional[Any], train_fp: str) -> tuple:
+    """Build the network and give it weights: saved ones if up to date, else pretrained and/or freshly trained."""
+    torch.manual_seed(opt['seed'])  # every architecture starts from the same RNG state
+    net = build_network(arch['network']).to(device)
+    weights = arch_dir / WEIGHTS_FILE
+    if weights.is_file():
+        saved = read_checkpoint(weights)
+        if saved.get('fingerprint') == train_fp:
+            net.load_state_dict(load_state_dict_file(weights, 'params'), strict=True)
+            logger.info('%s: reusing trained weights %s', arch['name'], weights)
+            return net, TrainStats(**saved['train_stats'])
+    if arch['pretrain_network']:
+        load_mprnet_checkpoint(net, arch['pretrain_network'], strict=arch['strict_load'], key=arch['param_key'])
+        logger.info('%s: loaded %s', arch['name'], arch['pretrain_network'])
+    stats = TrainStats(0, 0.0, None, [])
+    if arch['total_iter'] > 0:
+        train = opt['train']
+        loss_fn = build_loss(arch['loss']).to(device)
+        stats = train_network(net, loss_fn, train_loader, arch['total_iter'], device, lr=train['lr'],
+                              eta_min=train['eta_min'], betas=tuple(train['betas']),
+                              weight_decay=train['weight_decay'], seed=opt['seed'], log_every=train['log_every'],
+                              desc=f"train {arch['name']}")
+        logger.info('%s: trained %d iterations in %.1f s, final loss %.4f', arch['name'], stats.iterations,
+                    stats.seconds, stats.final_loss)
+    with atomic_output(weights) as tmp:
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        torch.save({'params': state, 'fingerprint': train_fp, 'train_stats': stats.as_dict()}, tmp)
+    return net, stats
+
+
+def run_architecture(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.device, val_set: Any,
+                     train_loader: Optional[Any], force: bool = False) -> Dict[str, Any]:
+    """Train or load, evaluate and profile one architecture; returns its result row (also saved as JSON)."""
+    arch_dir = Path(opt['output_dir']) / 'archs' / arch['slug']
+    train_fp = _train_fingerprint(opt, arch)
+    eval_fp = _eval_fingerprint(opt, arch, device, train_fp)
+    result_path = arch_dir / RESULT_FILE
+    if force:
+        for stale in (result_path, arch_dir / WEIGHTS_FILE):
+            stale.unlink(missing_ok=True)
+    previous = _read_json(result_path)
+    grid = opt['grid']
+    crop_paths = [arch_dir / 'crops' / f'{i:02d}.png' for i in range(min(grid['images'], len(val_set)))]
+    if previous and previous.get('fingerprint') == eval_fp and all(p.is_file() for p in crop_paths):
+        logger.info('%s: results up to date in %s, skipped', arch['name'], arch_dir)
+        return previous
+
+    net, stats = _trained_network(opt, arch, device, arch_dir, train_loader, train_fp)
+    multiple = arch['size_multiple'] or int(getattr(net, 'size_multiple', 8))
+    ev = opt['evaluation']
+    evaluation = evaluate_network(net, val_set, opt['metrics'], device, size_multiple=multiple, tile=ev['tile'],
+                                  tile_overlap=ev['tile_overlap'], max_images=ev['max_images'],
+                                  grid_images=len(crop_paths), crop_size=grid['crop_size'],
+                                  desc=f"eval {arch['name']}")
+    for path, img in zip(crop_paths, evaluation.crops):
+        write_image(path, img)
+    prof = opt['profile']
+    in_c = int(getattr(net, 'in_c', 3))
+    shape = [prof['batch'], in_c, *prof['input_size']]
+    profile = profile_model(net, shape, repeats=prof['repeats'], warmup=prof['warmup'])
+    result = {
+        'name': arch['name'], 'slug': arch['slug'], 'type': arch['network']['type'], 'network': arch['network'],
+        'metrics': evaluation.means, 'per_image': evaluation.per_image,
+        'parameters': profile.parameters, 'macs': profile.macs, 'latency_s': profile.latency_s,
+        'latency_min_s': profile.latency_min_s, 'peak_memory_bytes': profile.peak_memory_bytes,
+        'profile_input_shape': profile.input_shape, 'device': profile.device, 'size_multiple': multiple,
+        'train_iterations': stats.iterations, 'train_seconds': stats.seconds, 'train_final_loss': stats.final_loss,
+        'train_loss_curve': stats.loss_curve, 'fingerprint': eval_fp,
+    }
+    atomic_write_text(result_path, json.dumps(result, indent=2))
+    logger.info('%s: %s; %.3f M parameters, %.2f GMACs, %.1f ms', arch['name'],
+                ', '.join(f'{k} {v:.4f}' for k, v in evaluation.means.items()), profile.parameters / 1e6,
+                profile.macs / 1e9, (profile.latency_s or 0) * 1e3)
+    return result
+
+
+def _header(opt: Dict[str, Any], device: torch.device) -> List[str]:
+    size = opt['profile']['input_size']
+    val = opt['datasets']['val']
+    train = opt['datasets'].get('train')
+    lines = [
+        f"# Comparison: {opt['name']}",
+        '',
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; options: `{opt['source']}`",
+        f'- machine: {device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); '
+        f'torch {torch.__version__}',
+        f"- evaluated on `{val['dataroot_lq']}` against `{val['dataroot_gt']}` (8-bit outputs, BasicSR metrics)",
+        f"- MACs, latency and peak memory: one forward pass at {opt['profile']['batch']}x{size[0]}x{size[1]}, "
+        f"fp32, median of {opt['profile']['repeats']}",
+    ]
+    if train is not None:
+        lines.append(f"- training: {opt['train']['total_iter']} iterations (unless an entry sets its own), "
+                     f"batch {train['batch_size']} of {train['gt_size']}x{train['gt_size']} crops, Adam "
+                     f"lr {opt['train']['lr']:g} with cosine annealing, seed {opt['seed']}")
+    return lines
+
+
+def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequence[str]] = None) -> Dict[str, Path]:
+    """Run every architecture of a parsed comparison (see ``load_compare_options``) and write the report."""
+    if opt['num_threads']:
+        torch.set_num_threads(int(opt['num_threads']))
+    device = resolve_device(opt['device'])
+    out_dir = Path(opt['output_dir'])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archs = opt['architectures']
+    if only:
+        unknown = sorted(set(only) - {a['name'] for a in archs})
+        if unknown:
+            raise ValueError(f"--only: no architecture named {unknown}; the file has {[a['name'] for a in archs]}")
+        archs = [a for a in archs if a['name'] in set(only)]
+
+    val_set = build_dataset(opt['datasets']['val'])
+    train_loader = None
+    if any(a['total_iter'] > 0 for a in archs):
+        train_opt = opt['datasets']['train']
+        train_loader = make_train_loader(build_dataset(train_opt), train_opt['batch_size'], train_opt['num_worker'],
+                                         opt['seed'])
+
+    results: List[Dict[str, Any]] = []
+    for index, arch in enumerate(archs, start=1):
+        logger.info('[%d/%d] %s (%s)', index, len(archs), arch['name'], arch['network']['type'])
+        results.append(run_architecture(opt, arch, device, val_set, train_loader, force))
+
+    metric_names = list(opt['metrics'])
+    paths = write_tables(out_dir, results, metric_names, _header(opt, device))
+    atomic_write_text(out_dir / 'comparison.json', json.dumps(results, indent=2))
+    paths['json'] = out_dir / 'comparison.json'
+    paths['plot'] = plot_tradeoff(out_dir / 'tradeoff.png', results, metric_names[0], opt['profile']['input_size'])
+    grid = opt['grid']
+    if grid['images'] > 0:
+        reference = reference_crops(val_set, grid['images'], grid['crop_size'])
+        crops = {r['slug']: [read_image(out_dir / 'archs' / r['slug'] / 'crops' / f'{i:02d}.png')
+                             for i in range(len(reference['lq']))] for r in results}
+        paths['grid'] = plot_crop_grid(out_dir / 'crops.png', reference, results, crops, metric_names[0])
+    return paths

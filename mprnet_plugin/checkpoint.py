@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from mprnet_plugin.archs.mprnet_arch import MPRNet, infer_mprnet_config
-from mprnet_plugin.compat import allow_mmengine_checkpoint_globals
+from mprnet_plugin.compat import mmengine_checkpoint_safe_globals
 
 PathLike = Union[str, os.PathLike]
 
@@ -33,9 +33,11 @@ def read_checkpoint(path: PathLike) -> Dict[str, object]:
             obj = torch.load(path, map_location='cpu', weights_only=True)
         except pickle.UnpicklingError:
             # MMEngine checkpoints also pickle its log buffers and numpy scalars: allow those few types, retry.
-            if not allow_mmengine_checkpoint_globals():
+            safe = mmengine_checkpoint_safe_globals()
+            if not safe:
                 raise
-            obj = torch.load(path, map_location='cpu', weights_only=True)
+            with torch.serialization.safe_globals(safe):
+                obj = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:  # torch raises several types for truncated, foreign or unsafe files
         raise CheckpointError(f'cannot read checkpoint {path!r}: {type(exc).__name__}: {exc}') from exc
     if not isinstance(obj, dict):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mprnet_plugin.archs.mprnet_arch import ChannelAttentionBlock, SupervisedAttention, conv

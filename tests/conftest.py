@@ -13,7 +13,7 @@ TINY_MPRNET = dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
 @pytest.fixture(scope='session')
 def reference_dir() -> Path:
     if not REFERENCE_DIR.is_dir():
-        pytest.fail(f'reference folder {REFERENCE_DIR} is missing: the tests need ../shared/reference beside the checkout')
+        pytest.fail(f'reference folder {REFERENCE_DIR} is missing: the tests need ../shared/reference')
     return REFERENCE_DIR
 
 

@@ -42,7 +42,7 @@ RAIN_TEST_SETS = {
 RAIN_SIZE = (36, 52)
 
 SIDD_SCENES = ['0001_001_S6_00100_00060_3200_L', '0002_001_S6_00100_00020_3200_N']
-SIDD_SIZE = (40, 56)  # with crop 16 / step 12: 4 x 5 = 20 crops per image
+SIDD_SIZE = (40, 56)  # with crop 16 / step 12: 3 x 5 = 15 crops per image
 SIDD_BLOCK = 8  # the real validation blocks are 256 x 256
 SIDD_VAL_SHAPE = (40, 32, SIDD_BLOCK, SIDD_BLOCK, 3)  # images x blocks x H x W x RGB, as in the real files
 

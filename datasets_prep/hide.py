@@ -1,0 +1,7 @@
+"""Prepare hide for training and testing: the same as ``mprnet-prep hide`` (see --help)."""
+import sys
+
+from mprnet_plugin.cli.prep import main
+
+if __name__ == '__main__':
+    sys.exit(main(dataset='hide'))

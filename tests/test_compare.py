@@ -1,0 +1,193 @@
+"""mprnet-compare: two tiny architectures trained a few iterations give the table, the plot and the crop grid."""
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads)
+from basicsr.archs import build_network
+from basicsr.metrics import calculate_psnr
+from basicsr.utils import img2tensor, tensor2img
+
+from conftest import TINY_MPRNET
+from mprnet_plugin.checkpoint import load_state_dict_file
+from mprnet_plugin.cli.compare import main
+from mprnet_plugin.compare import CompareOptionError, load_compare_options
+from mprnet_plugin.profiling import count_macs
+from mprnet_plugin.restore import restore
+
+MPRNET = dict(type='MPRNet', **TINY_MPRNET)
+UNET = dict(type='PlainUNet', base_channels=8, depth=2, blocks_per_level=1)
+
+
+def _write_pairs(folder: Path, count: int, h: int, w: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for sub in ('gt', 'lq'):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for i in range(count):
+        freq = rng.uniform(0.1, 0.4, size=3)
+        gt = np.stack([0.5 + 0.4 * np.sin(freq[c] * xx + c) * np.cos(freq[c] * yy) for c in range(3)], -1)
+        gt = np.clip(gt * 255 + rng.normal(0, 8, gt.shape), 0, 255).astype(np.uint8)
+        lq = cv2.GaussianBlur(gt, (5, 5), 1.2)
+        cv2.imwrite(str(folder / 'gt' / f'{i:03d}.png'), gt)
+        cv2.imwrite(str(folder / 'lq' / f'{i:03d}.png'), lq)
+
+
+@pytest.fixture(scope='module')
+def pairs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('pairs')
+    _write_pairs(root / 'train', 4, 48, 48, seed=1)
+    _write_pairs(root / 'val', 2, 44, 36, seed=2)  # not multiples of 8: evaluation must pad and crop back
+    return root
+
+
+def _options(root: Path, out: Path, archs, total_iter: int = 3) -> dict:
+    return {
+        'name': 'tiny', 'output_dir': str(out), 'device': 'cpu', 'seed': 3,
+        'datasets': {
+            'train': {'dataroot_gt': str(root / 'train/gt'), 'dataroot_lq': str(root / 'train/lq'), 'gt_size': 32,
+                      'batch_size': 2},
+            'val': {'dataroot_gt': str(root / 'val/gt'), 'dataroot_lq': str(root / 'val/lq')},
+        },
+        'train': {'total_iter': total_iter, 'lr': '1e-3', 'log_every': 1},
+        'profile': {'input_size': [32, 48], 'repeats': 1, 'warmup': 0},
+        'grid': {'images': 2, 'crop_size': 24},
+        'architectures': archs,
+    }
+
+
+def _write_yml(path: Path, opt: dict) -> Path:
+    path.write_text(yaml.safe_dump(opt), encoding='utf-8')
+    return path
+
+
+def _psnr_of_saved_weights(arch_dir: Path, network: dict, root: Path, multiple: int) -> float:
+    net = build_network(network)
+    net.load_state_dict(load_state_dict_file(arch_dir / 'net.pth', 'params'), strict=True)
+    net.eval()
+    values = []
+    for name in ('000.png', '001.png'):
+        lq = img2tensor(cv2.imread(str(root / 'val/lq' / name)).astype(np.float32) / 255.0)
+        gt = cv2.imread(str(root / 'val/gt' / name))
+        with torch.no_grad():
+            out = restore(net, lq.unsqueeze(0), multiple=multiple)
+        values.append(calculate_psnr(tensor2img(out), gt, crop_border=0))
+    return float(np.mean(values))
+
+
+def test_compare_two_tiny_architectures(pairs, tmp_path, capsys):
+    out = tmp_path / 'out'
+    archs = [{'name': 'MPRNet tiny', 'network': MPRNET},
+             {'name': 'MPRNet tiny again', 'network': MPRNET},  # same model, same batches: same numbers
+             {'name': 'U-Net', 'network': UNET, 'loss': {'type': 'CharbonnierLoss', 'eps': 1e-3}}]
+    yml = _write_yml(tmp_path / 'compare.yml', _options(pairs, out, archs))
+    assert main(['-opt', str(yml)]) == 0
+    printed = capsys.readouterr().out
+    assert '| MPRNet tiny | MPRNet |' in printed
+
+    # The table: Markdown and CSV, one row per architecture, in file order.
+    md = (out / 'comparison.md').read_text()
+    assert md.count('\n| ') == 4 and '| U-Net | PlainUNet |' in md and 'GMACs' in md
+    rows = list(csv.DictReader((out / 'comparison.csv').open()))
+    assert [r['architecture'] for r in rows] == ['MPRNet tiny', 'MPRNet tiny again', 'U-Net']
+    results = json.loads((out / 'comparison.json').read_text())
+    by_name = {r['name']: r for r in results}
+
+    # Numbers are measured, not made up: MACs equal an independent count, PSNR equals scoring the saved weights.
+    for name, network in (('MPRNet tiny', MPRNET), ('U-Net', UNET)):
+        r = by_name[name]
+        assert r['train_iterations'] == 3 and len(r['train_loss_curve']) == 3
+        assert r['macs'] == count_macs(build_network(network), (1, 3, 32, 48))
+        assert r['parameters'] == sum(p.numel() for p in build_network(network).parameters())
+        assert r['latency_s'] > 0 and r['peak_memory_bytes'] > 0
+        arch_dir = out / 'archs' / r['slug']
+        expected = _psnr_of_saved_weights(arch_dir, network, pairs, r['size_multiple'])
+        assert r['metrics']['psnr'] == pytest.approx(expected, abs=1e-6)
+        assert 0 < r['metrics']['ssim'] <= 1
+        assert float(next(row for row in rows if row['architecture'] == name)['psnr']) == r['metrics']['psnr']
+    assert by_name['U-Net']['size_multiple'] == 4 and by_name['MPRNet tiny']['size_multiple'] == 8
+    assert by_name['MPRNet tiny again']['metrics'] == by_name['MPRNet tiny']['metrics']
+    assert by_name['MPRNet tiny again']['train_loss_curve'] == by_name['MPRNet tiny']['train_loss_curve']
+
+    # The plot and the grid are real PNGs; the grid has a column per architecture plus input and ground truth.
+    plot = cv2.imread(str(out / 'tradeoff.png'))
+    assert plot is not None and plot.shape[1] > plot.shape[0]
+    grid = cv2.imread(str(out / 'crops.png'))
+    assert grid is not None and grid.shape[1] > 2 * grid.shape[0]
+    crop = cv2.imread(str(out / 'archs' / by_name['U-Net']['slug'] / 'crops' / '00.png'))
+    assert crop.shape == (24, 24, 3)
+
+    # A re-run with nothing changed reuses every result; changing only the profile re-uses the trained weights.
+    before = (out / 'archs' / by_name['U-Net']['slug'] / 'net.pth').stat().st_mtime_ns
+    assert main(['-opt', str(yml), '--only', 'U-Net']) == 0
+    assert json.loads((out / 'comparison.json').read_text())[0]['fingerprint'] == by_name['U-Net']['fingerprint']
+    assert main(['-opt', str(yml), '--only', 'U-Net', '--set', 'profile.input_size=[16,16]']) == 0
+    again = json.loads((out / 'comparison.json').read_text())[0]
+    assert again['metrics'] == by_name['U-Net']['metrics'] and again['macs'] < by_name['U-Net']['macs']
+    assert (out / 'archs' / by_name['U-Net']['slug'] / 'net.pth').stat().st_mtime_ns == before
+
+
+def test_pretrained_weights_without_training(pairs, tmp_path):
+    network = dict(UNET)
+    net = build_network(network)
+    weights = tmp_path / 'unet.pth'
+    torch.save({'params': net.state_dict()}, weights)  # BasicSR's layout
+    archs = [{'name': 'U-Net loaded', 'network': network, 'pretrain_network': str(weights)},
+             {'name': 'SwinIR', 'network': {'type': 'SwinIR', 'upscale': 1, 'img_size': 32, 'window_size': 4,
+                                            'embed_dim': 12, 'depths': [1], 'num_heads': [2], 'mlp_ratio': 1,
+                                            'upsampler': ''}},
+             {'name': 'RIDNet', 'network': {'type': 'RIDNet', 'in_channels': 3, 'mid_channels': 16,
+                                            'out_channels': 3, 'num_block': 1, 'img_range': 1.0}}]
+    opt = _options(pairs, tmp_path / 'out', archs, total_iter=0)
+    del opt['datasets']['train']
+    opt['grid']['images'] = 1
+    yml = _write_yml(tmp_path / 'compare.yml', opt)
+    assert main(['-opt', str(yml)]) == 0
+    results = {r['name']: r for r in json.loads((tmp_path / 'out' / 'comparison.json').read_text())}
+    assert set(results) == {'U-Net loaded', 'SwinIR', 'RIDNet'}
+    loaded = results['U-Net loaded']
+    assert loaded['train_iterations'] == 0
+    expected = _psnr_of_saved_weights(tmp_path / 'out' / 'archs' / loaded['slug'], network, pairs, 4)
+    assert loaded['metrics']['psnr'] == pytest.approx(expected, abs=1e-6)
+    saved = load_state_dict_file(tmp_path / 'out' / 'archs' / loaded['slug'] / 'net.pth', 'params')
+    assert all(torch.equal(saved[k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda o: o['architectures'][0]['network'].update(type='NoSuchNet'),
+     r"architectures\[0\]\.network\.type: 'NoSuchNet' is not in BasicSR's arch registry"),
+    (lambda o: o['datasets']['val'].update(dataroot_gt='/no/such/folder'),
+     r"datasets\.val\.dataroot_gt: '/no/such/folder' does not exist"),
+    (lambda o: o['datasets'].pop('train'), r'datasets\.train is missing'),
+    (lambda o: o['architectures'].append(dict(o['architectures'][0])), r'names must be distinct'),
+    (lambda o: o['metrics'].update(psnr={'type': 'calculate_nothing'}), r'metrics\.psnr\.type'),
+    (lambda o: o['train'].update(lr='fast'), r"train\.lr: expected a number, found 'fast'"),
+    (lambda o: o['profile'].update(input_size=[0, 8]), r'profile\.input_size'),
+])
+def test_bad_options_are_named(pairs, tmp_path, change, message):
+    opt = _options(pairs, tmp_path / 'out', [{'name': 'U-Net', 'network': dict(UNET)}])
+    opt['metrics'] = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0}}
+    change(opt)
+    yml = _write_yml(tmp_path / 'compare.yml', opt)
+    with pytest.raises(CompareOptionError, match=message):
+        load_compare_options(yml)
+
+
+def test_cli_reports_bad_options_without_a_traceback(pairs, tmp_path, capsys):
+    opt = _options(pairs, tmp_path / 'out', [{'name': 'X', 'network': {'type': 'NoSuchNet'}}])
+    assert main(['-opt', str(_write_yml(tmp_path / 'c.yml', opt))]) == 2
+    assert 'NoSuchNet' in capsys.readouterr().err
+    assert main(['-opt', str(tmp_path / 'missing.yml')]) == 2
+
+
+def test_iters_override_reaches_every_entry(pairs, tmp_path):
+    archs = [{'name': 'U-Net', 'network': dict(UNET), 'total_iter': 50}]
+    yml = _write_yml(tmp_path / 'compare.yml', _options(pairs, tmp_path / 'out', archs))
+    assert load_compare_options(yml)['architectures'][0]['total_iter'] == 50
+    assert load_compare_options(yml, total_iter=2)['architectures'][0]['total_iter'] == 2

@@ -223,7 +223,7 @@ def test_interrupted_run_leaves_no_lmdb_under_the_final_name(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []  # neither final names nor temporaries
 
 
-def test_killed_run_is_not_taken_for_complete_and_is_redone(tmp_path):
+def test_killed_run_is_not_taken_for_complete_and_is_redone(tmp_path, caplog):
     """A process killed mid-write (SIGKILL: no clean-up runs) leaves only a hidden temporary; a re-run completes."""
     script = textwrap.dedent(f'''
         import os, signal
@@ -246,5 +246,7 @@ def test_killed_run_is_not_taken_for_complete_and_is_redone(tmp_path):
     assert not (tmp_path / 'in.lmdb').exists() and not (tmp_path / 'gt.lmdb').exists()
     pairs = [(f'k{i}', np.full((8, 8, 3), i, np.uint8), np.full((8, 8, 3), i + 1, np.uint8)) for i in range(6)]
     assert make_paired_lmdb(pairs, tmp_path / 'in.lmdb', tmp_path / 'gt.lmdb') == 6
+    assert any('left over from an interrupted run' in r.getMessage() and leftovers[0] in r.getMessage()
+               for r in caplog.records)
     assert len(paired_dataset(tmp_path / 'in.lmdb', tmp_path / 'gt.lmdb')) == 6
     assert os.path.isdir(tmp_path / 'in.lmdb')

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -27,6 +28,7 @@ from mprnet_plugin.data.crop_grid import crop_boxes
 from mprnet_plugin.fileio import atomic_output
 from mprnet_plugin.image_io import encode_image, read_image
 
+logger = logging.getLogger('mprnet_plugin.prep')
 PathLike = Union[str, os.PathLike]
 ImageSource = Union[PathLike, np.ndarray]
 
@@ -174,6 +176,12 @@ def _check_lmdb_path(path: PathLike) -> Path:
     return path
 
 
+def _note_leftovers(path: Path) -> None:
+    """Warn about temporaries of ``path`` left by a killed run (not removed: another run may be writing them)."""
+    for stale in sorted(path.parent.glob(f'.{path.name}.tmp-*')):
+        logger.warning('%s is left over from an interrupted run of %s; delete it to free the space', stale, path.name)
+
+
 def keys_digest(keys: Iterable[str]) -> str:
     """A short fingerprint of a key set, stored in prep_info.json to recognise an LMDB made from the same sources."""
     return hashlib.sha1('\n'.join(sorted(keys)).encode('utf-8')).hexdigest()[:16]
@@ -242,7 +250,9 @@ def write_lmdb(lmdb_path: PathLike, items: Iterable[Tuple[str, ImageSource]], co
     keys = [check_key(k, _describe(src)) for k, src in items]
     info = {'compress_level': compress_level, 'count': len(keys), 'sources': keys_digest(keys), **dict(info or {})}
     if not overwrite and lmdb_is_complete(path, keys, info):
+        logger.info('%s is complete; skipped (overwrite to rewrite it)', path)
         return len(keys)
+    _note_leftovers(path)
     jobs = [(k, src, compress_level) for k, src in items]
     with atomic_output(path) as tmp:
         sink = _LmdbSink(tmp, compress_level)
@@ -280,7 +290,10 @@ def make_paired_lmdb(pairs: Sequence[Tuple[str, ImageSource, ImageSource]], inpu
     expected = None if crop_size is not None else keys  # crop keys depend on image sizes; prep_info covers them
     if not overwrite and all(lmdb_is_complete(p, expected, info) for p in (input_path, target_path)) \
             and set(lmdb_keys(input_path)) == set(lmdb_keys(target_path)):
+        logger.info('%s and %s are complete; skipped (overwrite to rewrite them)', input_path, target_path.name)
         return len(keys)
+    _note_leftovers(input_path)
+    _note_leftovers(target_path)
     jobs = [(k, a, b, compress_level, crop_size, step) for k, a, b in pairs]
     with atomic_output(input_path) as tmp_in, atomic_output(target_path) as tmp_gt:
         sink_in, sink_gt = _LmdbSink(tmp_in, compress_level), _LmdbSink(tmp_gt, compress_level)

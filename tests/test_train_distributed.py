@@ -1,0 +1,71 @@
+"""Two-process data-parallel training on the CPU: ``torchrun --nproc_per_node=2 ... --launcher pytorch`` (gloo).
+
+Run by pytest, this file launches itself under torchrun. Run as a script, it registers a model that records, on every
+rank, the batches it trained on and its weights at each checkpoint, then calls ``mprnet_plugin.train.main``.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+PROBE_DIR_KEY = 'rank_probe_dir'
+
+
+def define_probe_model() -> None:
+    """Register ``RankProbeModel``: MPRNetModel that also saves each rank's weights and batch fingerprints."""
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    from mprnet_plugin.models.mprnet_model import MPRNetModel
+
+    @MODEL_REGISTRY.register()
+    class RankProbeModel(MPRNetModel):
+        def optimize_parameters(self, current_iter):
+            self.batches = getattr(self, 'batches', []) + [float(self.lq.double().sum())]
+            super().optimize_parameters(current_iter)
+
+        def save(self, epoch, current_iter):
+            super().save(epoch, current_iter)
+            weights = {k: v.detach().clone() for k, v in self.get_bare_model(self.net_g).state_dict().items()}
+            torch.save({'batches': self.batches, 'weights': weights, 'world_size': self.opt['world_size']},
+                       Path(self.opt[PROBE_DIR_KEY]) / f'rank{self.opt["rank"]}_iter{current_iter}.pt')
+
+
+def test_two_cpu_processes_train_in_lockstep(tmp_path):
+    from test_train_pipeline import SUBPROCESS_ENV, paired_dataset, train_options, write_lmdb_pairs, write_yml
+
+    lq, gt = write_lmdb_pairs(tmp_path / 'train', count=8, size=(40, 40), seed=5)
+    opt = train_options('ddp_run', {'train': paired_dataset('tiny_lmdb', lq, gt, 'train', backend='lmdb')},
+                        total_iter=4)
+    opt['model_type'] = 'RankProbeModel'
+    opt[PROBE_DIR_KEY] = str(tmp_path)
+    del opt['val']
+    yml = write_yml(tmp_path / 'ddp.yml', opt)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', __file__,
+           '-opt', str(yml), '--launcher', 'pytorch']
+    proc = subprocess.run(cmd, cwd=tmp_path, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, f'torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}'
+
+    log = next((tmp_path / 'experiments' / 'ddp_run').glob('train_*.log')).read_text()
+    assert 'World size (gpu number): 2' in log
+    rank0 = torch.load(tmp_path / 'rank0_iter4.pt', weights_only=True)
+    rank1 = torch.load(tmp_path / 'rank1_iter4.pt', weights_only=True)
+    assert rank0['world_size'] == rank1['world_size'] == 2
+    assert len(rank0['batches']) == len(rank1['batches']) == 4
+    assert all(a != b for a, b in zip(rank0['batches'], rank1['batches']))  # each rank saw its own data
+    for name, value in rank0['weights'].items():
+        assert torch.equal(value, rank1['weights'][name]), name
+    # Training moved the weights, and rank 0's checkpoint holds exactly them.
+    at2 = torch.load(tmp_path / 'rank0_iter2.pt', weights_only=True)['weights']
+    assert not torch.equal(at2['tail.weight'], rank0['weights']['tail.weight'])
+    saved = torch.load(tmp_path / 'experiments' / 'ddp_run' / 'models' / 'net_g_4.pth', weights_only=True)['params']
+    for name, value in saved.items():
+        assert torch.equal(value, rank0['weights'][name]), name
+
+
+if __name__ == '__main__':
+    import mprnet_plugin  # noqa: F401
+    from mprnet_plugin.train import main
+
+    define_probe_model()
+    main()

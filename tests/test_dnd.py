@@ -39,6 +39,11 @@ def test_dataset_yields_every_crop_with_its_key(dnd_root):
     assert batch['lq'].shape == (1, 3, mini.DND_CROP, mini.DND_CROP) and batch['lq_path'] == ['0001_01']
 
 
+def test_archive_folder_is_found_from_its_parent(dnd_root):
+    assert dnd_root.name == 'dnd_2017'
+    assert len(build_dnd(dnd_root.parent)) == 1000
+
+
 def test_boxes_are_read_in_matlab_order(dnd_root):
     boxes = read_dnd_boxes(dnd_root)
     assert len(boxes) == 50 and boxes[0].shape == (20, 4)

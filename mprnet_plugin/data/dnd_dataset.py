@@ -40,6 +40,13 @@ def parse_dnd_key(key: str) -> Tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
+def resolve_dnd_root(path: PathLike) -> Path:
+    """The folder holding ``info.mat``: ``path`` itself, or the archive's ``dnd_2017`` folder inside it."""
+    path = Path(path)
+    nested = path / 'dnd_2017'
+    return nested if not (path / INFO_FILE).exists() and (nested / INFO_FILE).exists() else path
+
+
 def image_file(root: PathLike, image: int) -> Path:
     """The noisy sRGB file of image ``image`` (1-based)."""
     return Path(root) / IMAGES_DIR / f'{image:04d}.mat'
@@ -106,14 +113,15 @@ def dnd_crop_index(root: PathLike, strict: bool = False) -> List[Tuple[str, int,
 
 @DATASET_REGISTRY.register()
 class DNDDataset(data.Dataset):
-    """The DND sRGB test crops. Options: ``dataroot_lq`` (the folder holding ``info.mat`` and ``images_srgb/``),
+    """The DND sRGB test crops. Options: ``dataroot_lq`` (the folder holding ``info.mat`` and ``images_srgb/``, or
+    the ``dnd_2017`` folder holding them),
     ``strict`` (a count other than 50 images is an error, not a warning). Items: ``lq`` (3 x H x W float32 RGB in
     [0, 1]) and ``lq_path`` (the crop key)."""
 
     def __init__(self, opt: dict):
         super().__init__()
         self.opt = opt
-        self.root = Path(opt['dataroot_lq'])
+        self.root = resolve_dnd_root(opt['dataroot_lq'])
         self.index = dnd_crop_index(self.root, strict=bool(opt.get('strict', False)))
 
     def __len__(self) -> int:

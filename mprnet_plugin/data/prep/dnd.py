@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from mprnet_plugin.data.dnd_dataset import DND_CROPS_PER_IMAGE, DND_IMAGES, check_dnd_boxes, read_dnd_boxes
+from mprnet_plugin.data.dnd_dataset import (DND_CROPS_PER_IMAGE, DND_IMAGES, check_dnd_boxes, read_dnd_boxes,
+                                           resolve_dnd_root)
 from mprnet_plugin.data.pairing import check_count
 from mprnet_plugin.data.prep.common import PrepOptions, PrepResult
 
@@ -12,7 +13,7 @@ SPLITS = ('test',)
 
 def prepare(opts: PrepOptions) -> PrepResult:
     """Check ``info.mat``, that every image file exists and holds its 20 boxes; writes nothing."""
-    root = opts.src / 'dnd_2017' if (opts.src / 'dnd_2017').is_dir() else opts.src
+    root = resolve_dnd_root(opts.src)
     boxes = read_dnd_boxes(root)
     ok = check_count('DND images in info.mat', len(boxes), DND_IMAGES, opts.strict)
     for image, image_boxes in enumerate(tqdm(boxes, desc='DND images', unit='image', dynamic_ncols=True), 1):

@@ -149,3 +149,36 @@ def test_bad_training_options_are_named():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match='num_gpu: 1 but torch sees no CUDA device'):
             MPRNetModel(model_options(num_gpu=1))
+
+
+def test_batch_augmentations_change_input_and_target_alike():
+    from torchvision.transforms.functional import adjust_saturation
+
+    from mprnet_plugin.models.batch_augment import mixup, saturation_jitter
+    gt = torch.rand(4, 3, 8, 8)
+    lq, out_gt = saturation_jitter(gt * 0.5, gt, prob=1.0, low=0.5, high=0.5)
+    assert torch.allclose(out_gt, adjust_saturation(gt, 0.5)) and torch.allclose(lq, adjust_saturation(gt * 0.5, 0.5))
+    lq, out_gt = saturation_jitter(gt * 0.5, gt, prob=0.0, low=0.5, high=1.5)
+    assert torch.equal(out_gt, gt) and torch.equal(lq, gt * 0.5)
+
+    ones = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 8, 8)
+    mixed_lq, mixed_gt = mixup(2 * ones, ones, alpha=0.6)
+    assert torch.allclose(mixed_lq, 2 * mixed_gt)  # one lam and one permutation for both
+    assert mixed_gt.min() >= 0 and mixed_gt.max() <= 3
+
+
+def test_mixup_starts_after_its_iteration():
+    model = MPRNetModel(model_options(train={'mixup': {'alpha': 0.6, 'start_iter': 1}}))
+    batch = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 16, 16).contiguous()
+    model.feed_data({'lq': 2 * batch, 'gt': batch})
+    model.augment_batch(1)
+    assert torch.equal(model.gt, batch)  # not yet
+    changed = False
+    for _ in range(5):
+        model.feed_data({'lq': 2 * batch, 'gt': batch})
+        model.augment_batch(2)
+        assert torch.allclose(model.lq, 2 * model.gt)
+        changed |= not torch.allclose(model.gt, batch)
+    assert changed
+    with pytest.raises(ValueError, match='train.mixup'):
+        MPRNetModel(model_options(train={'mixup': {'alpha': 0}}))

@@ -5,6 +5,7 @@ What it adds to SRModel:
 * training on all three outputs with ``train.pixel_opt`` (``MPRNetLoss`` by default), each stage's term logged;
 * validation and testing on output 0 through ``mprnet_plugin.restore.restore``: any image size (reflect-padded to a
   multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``);
+* the authors' saturation jitter (``train.saturation_jitter``) and MixUp (``train.mixup``) on each batch;
 * EMA that also starts from the authors' checkpoints (``param_key_g: state_dict``), gradient clipping
   (``train.grad_clip``), mixed precision on CUDA (``train.amp: bf16 | fp16``), ``train.compile``;
 * Adam, AdamW and more as ``optim_g.type`` and the authors' warm-up-then-cosine schedule;
@@ -44,6 +45,7 @@ from mprnet_plugin.checkpoint import (
 from mprnet_plugin.compat import ddp_device_ids
 from mprnet_plugin.fileio import atomic_output, atomic_write_bytes, atomic_write_text
 from mprnet_plugin.image_io import write_image
+from mprnet_plugin.models.batch_augment import mixup, parse_mixup_option, parse_saturation_option, saturation_jitter
 from mprnet_plugin.models.lr_scheduler import build_scheduler
 from mprnet_plugin.models.optimizers import build_optimizer
 from mprnet_plugin.restore import restore
@@ -166,6 +168,9 @@ class MPRNetModel(SRModel):
         if self.amp_dtype is not None:
             logger.info(f'Mixed precision training with {train_opt["amp"]}')
 
+        self.saturation = parse_saturation_option(train_opt.get('saturation_jitter'))
+        self.mixup = parse_mixup_option(train_opt.get('mixup'))
+
         self.compiled_net_g: Optional[nn.Module] = None
         self.compile_checked = False
         if train_opt.get('compile', False):
@@ -240,8 +245,16 @@ class MPRNetModel(SRModel):
         self.compile_checked = True
         return loss_dict
 
+    def augment_batch(self, current_iter: int) -> None:
+        """Apply ``train.saturation_jitter`` and, from ``mixup.start_iter`` on, ``train.mixup`` to the batch."""
+        if self.saturation is not None:
+            self.lq, self.gt = saturation_jitter(self.lq, self.gt, *self.saturation)
+        if self.mixup is not None and current_iter > self.mixup[1]:
+            self.lq, self.gt = mixup(self.lq, self.gt, self.mixup[0])
+
     def optimize_parameters(self, current_iter: int) -> None:
         """One training step on all stage outputs, with optional clipping, mixed precision and EMA."""
+        self.augment_batch(current_iter)
         self.optimizer_g.zero_grad(set_to_none=True)
         if self.compiled_net_g is not None:
             loss_dict = self.compiled_forward_backward()

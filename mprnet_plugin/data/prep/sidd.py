@@ -79,7 +79,8 @@ def prepare(opts: PrepOptions) -> PrepResult:
     """Write ``train/{input,target}_crops.lmdb`` (SIDD-Medium) and ``val/{input,target}.lmdb`` (validation blocks)."""
     result = PrepResult()
     if opts.wants('train'):
-        pairs = medium_pairs(opts.src / MEDIUM_DIR / 'Data')
+        medium = opts.src if (opts.src / 'Data').is_dir() else opts.src / MEDIUM_DIR
+        pairs = medium_pairs(medium / 'Data')
         paired_stage(opts, result, 'SIDD-Medium train', pairs, opts.out('train'), PUBLISHED_TRAIN_PAIRS,
                      opts.crop(TRAIN_CROP))
     if opts.wants('val'):

@@ -82,12 +82,14 @@ def test_gopro_train_crops_and_full_size_test(tmp_path, caplog):
 
 def test_gopro_blur_gamma_only_when_asked(tmp_path):
     raw = mini.make_gopro(tmp_path / 'raw')
-    run_prep('gopro', '--src', raw, '--dst', tmp_path / 'out', '--splits', 'test', '--blur-gamma', '--workers', 1)
-    assert not (tmp_path / 'out' / 'train').exists()
     key = mini.gopro_keys('test')[0]
     scene, frame = key.split('-')
-    lq, _ = read_pairs(tmp_path / 'out' / 'test')[key]
-    assert np.array_equal(lq, read_image(raw / 'test' / scene / 'blur_gamma' / f'{frame}.png'))
+    for folder, flags in (('blur', ()), ('blur_gamma', ('--blur-gamma',)), ('blur', ())):
+        # same keys, other sources: a re-run must not take the previous output for complete
+        run_prep('gopro', '--src', raw, '--dst', tmp_path / 'out', '--splits', 'test', '--workers', 1, *flags)
+        lq, _ = read_pairs(tmp_path / 'out' / 'test')[key]
+        assert np.array_equal(lq, read_image(raw / 'test' / scene / folder / f'{frame}.png')), folder
+    assert not (tmp_path / 'out' / 'train').exists()
 
 
 def test_hide_test_set_and_subsets(tmp_path):

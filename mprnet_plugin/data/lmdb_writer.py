@@ -182,9 +182,27 @@ def _note_leftovers(path: Path) -> None:
         logger.warning('%s is left over from an interrupted run of %s; delete it to free the space', stale, path.name)
 
 
-def keys_digest(keys: Iterable[str]) -> str:
-    """A short fingerprint of a key set, stored in prep_info.json to recognise an LMDB made from the same sources."""
-    return hashlib.sha1('\n'.join(sorted(keys)).encode('utf-8')).hexdigest()[:16]
+def _source_id(src: ImageSource) -> str:
+    if isinstance(src, np.ndarray):
+        content = hashlib.blake2b(np.ascontiguousarray(src).data, digest_size=8).hexdigest()
+        return f'array{src.shape}{src.dtype}:{content}'
+    try:
+        st = os.stat(src)
+    except OSError:  # reported, naming both files of the pair, when the worker reads it
+        return f'{os.path.abspath(src)}:missing'
+    return f'{os.path.abspath(src)}:{st.st_size}:{st.st_mtime_ns}'
+
+
+def sources_digest(rows: Iterable[Tuple[Any, ...]]) -> str:
+    """A short fingerprint of (key, source, ...) rows: keys, file paths, sizes and times, array contents.
+
+    Stored in prep_info.json so a re-run recognises an LMDB made from the very same sources (and redoes one made from
+    others, e.g. GoPro's ``blur_gamma`` instead of ``blur``).
+    """
+    h = hashlib.sha1()
+    for key, *srcs in sorted(rows, key=lambda r: r[0]):
+        h.update('\t'.join([key] + [_source_id(s) for s in srcs]).encode('utf-8') + b'\n')
+    return h.hexdigest()[:16]
 
 
 def read_meta_info(lmdb_path: PathLike) -> List[Tuple[str, Tuple[int, int, int]]]:
@@ -248,7 +266,7 @@ def write_lmdb(lmdb_path: PathLike, items: Iterable[Tuple[str, ImageSource]], co
     path = _check_lmdb_path(lmdb_path)
     items = list(items)
     keys = [check_key(k, _describe(src)) for k, src in items]
-    info = {'compress_level': compress_level, 'count': len(keys), 'sources': keys_digest(keys), **dict(info or {})}
+    info = {'compress_level': compress_level, 'count': len(keys), 'sources': sources_digest(items), **dict(info or {})}
     if not overwrite and lmdb_is_complete(path, keys, info):
         logger.info('%s is complete; skipped (overwrite to rewrite it)', path)
         return len(keys)
@@ -285,7 +303,7 @@ def make_paired_lmdb(pairs: Sequence[Tuple[str, ImageSource, ImageSource]], inpu
                 raise LmdbKeyError(f'two pairs share the key {k!r}: input {_describe(seen[k])} and input '
                                    f'{_describe(a)}; keys must be unique')
             seen[k] = a
-    info = {'compress_level': compress_level, 'pairs': len(keys), 'sources': keys_digest(keys),
+    info = {'compress_level': compress_level, 'pairs': len(keys), 'sources': sources_digest(pairs),
             'crop_size': crop_size, 'step': step}
     expected = None if crop_size is not None else keys  # crop keys depend on image sizes; prep_info covers them
     if not overwrite and all(lmdb_is_complete(p, expected, info) for p in (input_path, target_path)) \

@@ -170,3 +170,32 @@ def install_basicsr_fixes() -> None:
     basicsr.utils.options.init_dist = init_dist_any_device
     basicsr.utils.dist_util.init_dist = init_dist_any_device
     basicsr.train.load_resume_state = load_resume_state_any_device
+
+
+def init_mmengine_cpu_distributed(launcher: str, backend: str = 'gloo', timeout_s: int = 1800) -> bool:
+    """Start ``torch.distributed`` with ``backend`` for MMEngine's ``pytorch``/``slurm`` launchers when there is no GPU.
+
+    MMEngine 0.10.7's ``_init_dist_pytorch`` and ``_init_dist_slurm`` always call ``torch.cuda.set_device``, so a
+    CPU-only multi-process run dies before the process group exists. The Runner skips its own initialisation when a
+    group is already up, so starting it here (from torchrun's or SLURM's environment) is enough. Returns True when
+    this call created the group; False on CUDA machines, for ``launcher='none'``, or when a group already exists.
+    """
+    import datetime
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+        return False
+    if launcher == 'slurm':
+        _slurm_environment()
+    elif launcher != 'pytorch':
+        raise ValueError(f'--launcher {launcher!r} cannot run on CPU; expected one of none, pytorch, slurm')
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    if missing:
+        raise RuntimeError(f'--launcher {launcher} needs the environment variables {missing}; start the job with '
+                           'torchrun (--launcher pytorch) or srun (--launcher slurm)')
+    os.environ.setdefault('LOCAL_RANK', os.environ['RANK'])
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    return True

@@ -1,0 +1,81 @@
+"""What ``python -m mprnet_plugin.mmengine.train`` and ``.test`` share: options, config, distributed set-up."""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+from typing import Any, Dict, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mprnet_plugin.compat import allow_mmengine_checkpoint_globals, init_mmengine_cpu_distributed
+
+LAUNCHERS = ('none', 'pytorch', 'slurm')
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """The options both launchers take."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config', help='MMEngine config file, e.g. options/mmengine/mprnet_gopro.py')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
+                        help='none: one process; pytorch: started by torchrun; slurm: started by srun')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries, e.g. train_cfg.max_iters=1000 train_dataloader.batch_size=4')
+    # torch.distributed.launch passes --local-rank (torch 2.x) or --local_rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config file with ``--cfg-options``, ``--work-dir`` and ``--launcher`` applied."""
+    if not os.path.isfile(args.config):
+        raise FileNotFoundError(f'config file {args.config!r} does not exist')
+    if args.local_rank is not None:
+        os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = os.path.join('work_dirs', os.path.splitext(os.path.basename(args.config))[0])
+    cfg.launcher = args.launcher
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """A Runner for ``cfg``, after the fixes MMEngine 0.10.7 needs on today's torch and on CPU-only machines."""
+    # Before the Runner starts: on CPU its own distributed start-up would call torch.cuda.set_device.
+    if cfg.launcher != 'none':
+        backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend')
+        init_mmengine_cpu_distributed(cfg.launcher, 'gloo' if backend in (None, 'nccl') else backend)
+        if cfg.get('model_wrapper_cfg') is None:
+            cfg.model_wrapper_cfg = dict(type='AnyDeviceDistributedDataParallel')
+    # Resuming and load_from read MMEngine checkpoints, which torch >= 2.6 refuses with weights_only=True.
+    allow_mmengine_checkpoint_globals()
+    return Runner.from_cfg(cfg)
+
+
+def is_main_process() -> bool:
+    """True on rank 0, or when not distributed."""
+    from mmengine.dist import get_rank
+    return get_rank() == 0
+
+
+def run(cfg: Config, loop: str) -> Optional[Dict[str, Any]]:
+    """Build the Runner and run ``loop``: ``'train'`` (returns None) or ``'test'`` (returns the mean metrics)."""
+    if loop not in ('train', 'test'):
+        raise ValueError(f'loop must be train or test; got {loop!r}')
+    runner = build_runner(cfg)
+    try:
+        if loop == 'train':
+            runner.train()
+            return None
+        return runner.test()
+    finally:
+        # Free the datasets' LMDB handles now: LMDB opens a path once per process, and the Runner's reference
+        # cycles would keep them open until some later garbage collection (a second run in-process would fail).
+        del runner
+        gc.collect()

@@ -1,0 +1,85 @@
+"""MPRNet as an MMEngine model: the same network and loss as the BasicSR side, in MMEngine's three modes."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.registry import MODELS
+from torch import Tensor
+
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
+from mprnet_plugin.checkpoint import load_mprnet_checkpoint
+from mprnet_plugin.restore import restore
+
+ForwardResult = Union[Dict[str, Tensor], List[Dict[str, Any]], List[Tensor]]
+
+
+def build_from_basicsr(registry: Any, cfg: Dict[str, Any], what: str) -> torch.nn.Module:
+    """Build ``cfg['type']`` from a BasicSR registry with the remaining keys as arguments."""
+    cfg = dict(cfg)
+    if 'type' not in cfg:
+        raise KeyError(f'MPRNetRestorer: the {what} config needs a "type"; got keys {sorted(cfg)}')
+    return registry.get(cfg.pop('type'))(**cfg)
+
+
+@MODELS.register_module()
+class MPRNetRestorer(BaseModel):
+    """MPRNet (or any network in BasicSR's ARCH_REGISTRY) trained with ``MPRNetLoss``, for MMEngine's Runner.
+
+    The network is kept in the attribute ``generator``: MMEngine checkpoints then hold ``generator.*`` keys, which
+    ``mprnet_plugin.checkpoint`` strips, so ``mprnet-infer`` and the BasicSR side load them directly.
+
+    Args:
+        generator: network config, e.g. ``dict(type='MPRNet', preset='deblurring')``.
+        loss: loss config, e.g. ``dict(type='MPRNetLoss', edge_weight=0.05)``; a loss with ``.terms()`` is logged
+            per stage.
+        data_preprocessor: default ``RestorationDataPreprocessor``.
+        tile / tile_overlap / tile_batch: restore validation images in tiles (None: whole images, padded to 8).
+        pretrained / pretrained_key: weights to start from, in any layout ``mprnet_plugin.checkpoint`` reads.
+    """
+
+    def __init__(self, generator: Dict[str, Any], loss: Optional[Dict[str, Any]] = None,
+                 data_preprocessor: Optional[Dict[str, Any]] = None, tile: Optional[int] = None,
+                 tile_overlap: int = 32, tile_batch: int = 1, pretrained: Optional[str] = None,
+                 pretrained_key: Optional[str] = None, init_cfg: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='RestorationDataPreprocessor'),
+                         init_cfg=init_cfg)
+        self.generator = build_from_basicsr(ARCH_REGISTRY, generator, 'generator')
+        self.loss = build_from_basicsr(LOSS_REGISTRY, loss or dict(type='MPRNetLoss'), 'loss')
+        self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
+        if pretrained:
+            load_mprnet_checkpoint(self.generator, pretrained, key=pretrained_key)
+
+    def forward(self, inputs: Tensor, data_samples: Optional[Sequence[Dict[str, Any]]] = None,
+                mode: str = 'tensor') -> ForwardResult:
+        """``'loss'``: named loss terms; ``'predict'``: one result dict per sample; ``'tensor'``: raw outputs."""
+        if mode == 'loss':
+            return self.loss_terms(self.generator(inputs), stack_targets(data_samples, 'loss'))
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.generator(inputs)
+        raise ValueError(f'MPRNetRestorer: mode must be loss, predict or tensor; got {mode!r}')
+
+    def loss_terms(self, outputs: Union[Tensor, Sequence[Tensor]], target: Tensor) -> Dict[str, Tensor]:
+        """Each stage's weighted terms, named so that MMEngine sums them (its keys must contain ``loss``)."""
+        if hasattr(self.loss, 'terms'):
+            return {f'loss_{name[2:] if name.startswith("l_") else name}': value
+                    for name, value in self.loss.terms(outputs, target).items()}
+        return dict(loss=self.loss(outputs, target))
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor, data_samples: Optional[Sequence[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
+        """Restore ``inputs`` of any size (padded to 8 and cropped back, tiled if set); outputs clamped to [0, 1]."""
+        preds = restore(self.generator, inputs, tile=self.tile, overlap=self.tile_overlap,
+                        tile_batch=self.tile_batch).clamp_(0, 1)
+        samples = list(data_samples) if data_samples is not None else [dict() for _ in range(len(preds))]
+        return [dict(sample, pred=pred) for sample, pred in zip(samples, preds)]
+
+
+def stack_targets(data_samples: Optional[Sequence[Dict[str, Any]]], mode: str) -> Tensor:
+    """The samples' ``gt`` images as one (N, C, H, W) tensor; a clear error when any is missing."""
+    if not data_samples or any(not isinstance(s.get('gt'), Tensor) for s in data_samples):
+        raise ValueError(f'MPRNetRestorer: mode={mode!r} needs a "gt" image in every data sample')
+    return torch.stack([s['gt'] for s in data_samples])

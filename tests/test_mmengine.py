@@ -1,0 +1,265 @@
+"""The MMEngine side: data preprocessor, dataset, model modes, metric, and the real Runner on CPU."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_MPRNET
+from mmengine_fixtures import blurred_pairs, make_lmdb_data, write_tiny_config
+
+from basicsr.metrics import calculate_psnr, calculate_ssim
+from basicsr.models import build_model
+from basicsr.utils import tensor2img
+from mprnet_plugin.archs.mprnet_arch import MPRNet
+from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint, read_checkpoint
+from mprnet_plugin.data.lmdb_writer import make_paired_lmdb
+from mprnet_plugin.image_io import read_image, write_image
+from mprnet_plugin.mmengine import (BasicSRMetric, BasicSRPairedDataset, MPRNetRestorer,
+                                    RestorationDataPreprocessor)
+from mprnet_plugin.mmengine import test as mm_test
+from mprnet_plugin.mmengine import train as mm_train
+from mprnet_plugin.restore import restore
+
+TINY_GENERATOR = dict(type='MPRNet', **TINY_MPRNET)
+
+
+def tiny_restorer(**kwargs) -> MPRNetRestorer:
+    return MPRNetRestorer(generator=TINY_GENERATOR, **kwargs).eval()
+
+
+# ------------------------------------------------------------------------------------------ data preprocessor
+def test_preprocessor_stacks_lists_and_scales_integer_images():
+    pre = RestorationDataPreprocessor()
+    imgs = [torch.randint(0, 256, (3, 8, 16), dtype=torch.uint8) for _ in range(2)]
+    gts = [torch.rand(3, 8, 16) for _ in range(2)]
+    out = pre(dict(inputs=imgs, data_samples=[dict(gt=g, img_name=f'a{i}') for i, g in enumerate(gts)]))
+    assert out['inputs'].shape == (2, 3, 8, 16) and out['inputs'].dtype == torch.float32
+    torch.testing.assert_close(out['inputs'], torch.stack(imgs).float() / 255)
+    assert [s['img_name'] for s in out['data_samples']] == ['a0', 'a1']
+    torch.testing.assert_close(out['data_samples'][1]['gt'], gts[1])  # float images are already in [0, 1]
+
+
+def test_preprocessor_takes_default_collate_batches_and_names_size_mismatches():
+    pre = RestorationDataPreprocessor()
+    batch = dict(inputs=torch.rand(2, 3, 8, 8), data_samples=dict(gt=torch.rand(2, 3, 8, 8), img_name=['x', 'y']))
+    out = pre(batch)
+    assert len(out['data_samples']) == 2 and out['data_samples'][1]['img_name'] == 'y'
+    torch.testing.assert_close(out['data_samples'][0]['gt'], batch['data_samples']['gt'][0])
+    with pytest.raises(ValueError, match='different shapes.*batch_size=1'):
+        pre(dict(inputs=[torch.rand(3, 8, 8), torch.rand(3, 16, 8)]))
+
+
+# ------------------------------------------------------------------------------------------ dataset
+def test_dataset_reads_lmdb_and_folders_alike(tmp_path):
+    pairs = blurred_pairs(2, 36, 44, seed=3)
+    make_paired_lmdb(pairs, tmp_path / 'in.lmdb', tmp_path / 'gt.lmdb')
+    for key, lq, gt in pairs:
+        write_image(tmp_path / 'in' / f'{key}.png', lq)
+        write_image(tmp_path / 'gt' / f'{key}.png', gt)
+    from_lmdb = BasicSRPairedDataset(str(tmp_path / 'in.lmdb'), str(tmp_path / 'gt.lmdb'), phase='val')
+    from_folder = BasicSRPairedDataset(str(tmp_path / 'in'), str(tmp_path / 'gt'), phase='val')
+    assert len(from_lmdb) == len(from_folder) == 2
+    for i, (key, lq, gt) in enumerate(pairs):
+        a, b = from_lmdb[i], from_folder[i]
+        assert a['data_samples']['img_name'] == b['data_samples']['img_name'] == key
+        torch.testing.assert_close(a['inputs'], b['inputs'])
+        torch.testing.assert_close(a['data_samples']['gt'], b['data_samples']['gt'])
+        # CHW RGB in [0, 1] of the BGR image that was written.
+        expected = torch.from_numpy(gt[..., ::-1].transpose(2, 0, 1).copy()).float() / 255
+        torch.testing.assert_close(a['data_samples']['gt'], expected)
+
+
+def test_dataset_training_gives_the_eight_flip_rotation_variants(tmp_path):
+    # Input and target are the same image and the crop covers it whole, so every sample is a flip/rotation of it.
+    _, _, img = blurred_pairs(1, 40, 40, seed=4)[0]
+    make_paired_lmdb([('only', img, img)], tmp_path / 'in.lmdb', tmp_path / 'gt.lmdb')
+    ds = BasicSRPairedDataset(str(tmp_path / 'in.lmdb'), str(tmp_path / 'gt.lmdb'), phase='train', gt_size=40)
+    base = torch.from_numpy(img[..., ::-1].transpose(2, 0, 1).copy()).float() / 255
+    variants = [torch.rot90(t, k, (1, 2)) for t in (base, base.flip(2)) for k in range(4)]
+    seen = set()
+    for _ in range(80):
+        sample = ds[0]
+        assert torch.equal(sample['inputs'], sample['data_samples']['gt'])  # the same crop and transform for both
+        seen.add(next(i for i, v in enumerate(variants) if torch.allclose(v, sample['inputs'])))
+    assert seen == set(range(8))
+
+
+def test_dataset_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match='dataroot_lq'):
+        BasicSRPairedDataset(str(tmp_path / 'missing'), str(tmp_path), phase='val')
+    with pytest.raises(ValueError, match='gt_size'):
+        BasicSRPairedDataset(str(tmp_path), str(tmp_path), phase='train')
+    with pytest.raises(ValueError, match='both'):
+        BasicSRPairedDataset(str(tmp_path), str(tmp_path / 'x.lmdb'), phase='val')
+
+
+# ------------------------------------------------------------------------------------------ model
+def test_model_tensor_loss_and_predict_modes():
+    model = tiny_restorer()
+    x, gt = torch.rand(2, 3, 36, 44), torch.rand(2, 3, 36, 44)
+    samples = [dict(gt=gt[i], img_name=f'im{i}') for i in range(2)]
+    with pytest.raises(ValueError, match='multiples of 8'):
+        model(x, mode='tensor')
+    raw = model(x[..., :32, :40], mode='tensor')
+    assert len(raw) == 3 and all(o.shape == (2, 3, 32, 40) for o in raw)
+
+    losses = model(x[..., :32, :40], [dict(gt=gt[i, :, :32, :40]) for i in range(2)], mode='loss')
+    assert sorted(losses) == sorted(f'loss_{kind}_{i}' for kind in ('char', 'edge') for i in range(3))
+    expected = model.loss.terms(raw, gt[..., :32, :40])
+    torch.testing.assert_close(losses['loss_char_2'], expected['l_char_2'])
+    torch.testing.assert_close(sum(losses.values()), model.loss(raw, gt[..., :32, :40]))
+
+    preds = model(x, samples, mode='predict')
+    assert [p['img_name'] for p in preds] == ['im0', 'im1']
+    torch.testing.assert_close(torch.stack([p['pred'] for p in preds]), restore(model.generator, x).clamp(0, 1))
+    tiled = tiny_restorer(tile=24, tile_overlap=8)
+    tiled.generator.load_state_dict(model.generator.state_dict())
+    preds = tiled(x, samples, mode='predict')
+    torch.testing.assert_close(preds[0]['pred'], restore(model.generator, x, tile=24, overlap=8)[0].clamp(0, 1))
+    with pytest.raises(ValueError, match='"gt"'):
+        model(x[..., :32, :40], mode='loss')
+
+
+def test_model_starts_from_an_authors_checkpoint(tmp_path):
+    net = MPRNet(**TINY_MPRNET)
+    torch.save({'state_dict': {f'module.{k}': v for k, v in net.state_dict().items()}, 'epoch': 3},
+               tmp_path / 'authors.pth')
+    model = tiny_restorer(pretrained=str(tmp_path / 'authors.pth'))
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(model.generator.state_dict()[k], v)
+
+
+# ------------------------------------------------------------------------------------------ metric
+def test_metric_calls_the_registered_metric_functions():
+    metric = BasicSRMetric(dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False),
+                                ssim_y=dict(type='calculate_ssim', crop_border=2, test_y_channel=True)))
+    pred, gt = torch.rand(3, 24, 20), torch.rand(3, 24, 20)
+    metric.process({}, [dict(pred=pred, gt=gt, img_name='a'), dict(pred=gt, gt=gt, img_name='b')])
+    result = metric.evaluate(2)
+    img, img2 = tensor2img(pred), tensor2img(gt)
+    assert result['psnr'] == pytest.approx((calculate_psnr(img, img2, 0) + float('inf')) / 2)
+    expected_ssim = (calculate_ssim(img, img2, 2, test_y_channel=True) + 1.0) / 2
+    assert result['ssim_y'] == pytest.approx(expected_ssim)
+
+
+def test_metric_float_input_and_clear_errors():
+    metric = BasicSRMetric(dict(psnr=dict(type='calculate_psnr_sidd_float', input='float32')))
+    pred, gt = torch.full((3, 8, 8), 0.5), torch.full((3, 8, 8), 0.501)
+    metric.process({}, [dict(pred=pred, gt=gt)])
+    assert metric.evaluate(1)['psnr'] == pytest.approx(10 * np.log10(1 / 0.001 ** 2), abs=1e-2)  # not rounded to 8 bits
+    with pytest.raises(KeyError, match='not_a_metric.*METRIC_REGISTRY'):
+        BasicSRMetric(dict(x=dict(type='not_a_metric')))
+    with pytest.raises(ValueError, match='input'):
+        BasicSRMetric(dict(x=dict(type='calculate_psnr', input='uint16')))
+
+
+# ------------------------------------------------------------------------------------------ the Runner
+@pytest.fixture(scope='module')
+def lmdb_data(tmp_path_factory):
+    return make_lmdb_data(tmp_path_factory.mktemp('mmengine_data'))
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, lmdb_data):
+    """4 iterations of training with validation every 2, by the real Runner, through the train launcher."""
+    root = tmp_path_factory.mktemp('mmengine_run')
+    config = write_tiny_config(root / 'tiny.py', lmdb_data, root / 'work', max_iters=4, interval=2)
+    mm_train.main([str(config)])
+    return config, root / 'work'
+
+
+def scalars(work_dir: Path) -> list:
+    """Every row MMEngine logged to vis_data/scalars.json, across runs."""
+    rows = []
+    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        rows += [json.loads(line) for line in path.read_text().splitlines()]
+    return rows
+
+
+def test_runner_trains_validates_and_saves_checkpoints_the_plugin_reads(trained):
+    config, work_dir = trained
+    assert (work_dir / 'iter_2.pth').is_file() and (work_dir / 'iter_4.pth').is_file()
+    rows = scalars(work_dir)
+    train_losses = [r['loss'] for r in rows if 'loss' in r]
+    assert len(train_losses) == 4 and all(np.isfinite(train_losses))
+    assert all(f'loss_edge_{i}' in rows[0] for i in range(3))
+    val_rows = [r for r in rows if 'psnr' in r]
+    assert [r['step'] for r in val_rows] == [2, 4] and all(0 < r['ssim'] <= 1 for r in val_rows)
+    # The same loader mprnet-infer and the BasicSR side use: only generator.* keys, prefix stripped, strict fit.
+    net = build_mprnet_from_checkpoint(work_dir / 'iter_4.pth')
+    assert net.config['n_feat'] == TINY_MPRNET['n_feat']
+    assert all(k.startswith('generator.') for k in read_checkpoint(work_dir / 'iter_4.pth')['state_dict'])
+
+
+def test_runner_resumes_from_the_saved_checkpoint(trained):
+    config, work_dir = trained
+    before = read_checkpoint(work_dir / 'iter_4.pth')
+    mm_train.main([str(config), '--resume', '--cfg-options', 'train_cfg.max_iters=6'])
+    after = read_checkpoint(work_dir / 'iter_6.pth')
+    assert after['meta']['iter'] == 6
+    # The optimizer state went on from iteration 4: Adam's step counter reached 6, not 2.
+    steps = {float(s['step']) for s in after['optimizer']['state'].values()}
+    assert steps == {6.0}
+    assert {float(s['step']) for s in before['optimizer']['state'].values()} == {4.0}
+    assert [r['step'] for r in scalars(work_dir) if 'loss' in r][-2:] == [5, 6]
+
+
+def test_test_launcher_with_an_authors_checkpoint(tmp_path, trained, lmdb_data):
+    config, _ = trained
+    net = MPRNet(**TINY_MPRNET).eval()
+    with torch.no_grad():  # move the weights away from the defaults so a failed load shows
+        for p in net.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    ckpt = tmp_path / 'model_deblurring.pth'
+    torch.save({'state_dict': {f'module.{k}': v for k, v in net.state_dict().items()}}, ckpt)
+    out_dir = tmp_path / 'restored'
+    metrics = mm_test.main([str(config), '--checkpoint', str(ckpt), '--work-dir', str(tmp_path / 'work'),
+                            '--out-dir', str(out_dir)])
+
+    # The same numbers computed by hand from the same weights and LMDB images.
+    ds = BasicSRPairedDataset(lmdb_data['val_input'], lmdb_data['val_target'], phase='val')
+    psnrs, ssims = [], []
+    for i in range(len(ds)):
+        sample = ds[i]
+        with torch.no_grad():
+            pred = restore(net, sample['inputs'][None])[0].clamp(0, 1)
+        img, img2 = tensor2img(pred), tensor2img(sample['data_samples']['gt'])
+        psnrs.append(calculate_psnr(img, img2, 0))
+        ssims.append(calculate_ssim(img, img2, 0))
+        saved = read_image(out_dir / f"{sample['data_samples']['img_name']}.png")
+        assert saved.shape == (36, 44, 3) and np.array_equal(saved, img)
+    assert metrics['psnr'] == pytest.approx(np.mean(psnrs), rel=1e-6)
+    assert metrics['ssim'] == pytest.approx(np.mean(ssims), rel=1e-6)
+    report = json.loads((tmp_path / 'work' / 'test_metrics.json').read_text())
+    assert report['metrics']['psnr'] == pytest.approx(metrics['psnr'])
+
+
+def test_test_launcher_rejects_a_missing_checkpoint(trained, tmp_path):
+    with pytest.raises(FileNotFoundError, match='--checkpoint'):
+        mm_test.main([str(trained[0]), '--checkpoint', str(tmp_path / 'nope.pth')])
+
+
+def test_basicsr_model_and_mmengine_model_give_the_same_outputs(trained):
+    _, work_dir = trained
+    ckpt = str(work_dir / 'iter_4.pth')
+    opt = dict(model_type='MPRNetModel', name='same_weights', is_train=False, dist=False, num_gpu=0, rank=0,
+               world_size=1, network_g=dict(TINY_GENERATOR),
+               path=dict(pretrain_network_g=ckpt, param_key_g='state_dict', strict_load_g=True),
+               val=dict(tile=dict(size=24, overlap=8)))
+    basicsr_model = build_model(opt)
+    mm_model = tiny_restorer(pretrained=ckpt, tile=24, tile_overlap=8)
+    x = torch.rand(1, 3, 36, 44)
+    basicsr_model.feed_data(dict(lq=x))
+    basicsr_model.test()
+    pred = mm_model(x, mode='predict')[0]['pred']
+    torch.testing.assert_close(pred, basicsr_model.output[0].clamp(0, 1), rtol=0, atol=1e-6)
+    # And untiled, through each side's own network forward.
+    mm_model.tile = None
+    with torch.no_grad():
+        raw = mm_model(x[..., :32, :40], mode='tensor')
+        ref = basicsr_model.net_g(x[..., :32, :40])
+    for a, b in zip(raw, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

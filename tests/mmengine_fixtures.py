@@ -48,8 +48,8 @@ val_dataloader = dict(num_workers=0, dataset=dict(dataroot_lq={data['val_input']
 test_dataloader = val_dataloader
 train_cfg = dict(max_iters={max_iters}, val_interval={interval})
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
-    dict(type='CosineAnnealingLR', T_max={max_iters} - 2, eta_min=1e-6, by_epoch=False, begin=2, end={max_iters}),
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=1),
+    dict(type='CosineAnnealingLR', T_max={max_iters} - 1, eta_min=1e-6, by_epoch=False, begin=1, end={max_iters}),
 ]
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={interval}, max_keep_ckpts=3))
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(opencv_num_threads=1))

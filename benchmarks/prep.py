@@ -7,7 +7,8 @@ Synthesises GoPro-like pairs (1280x720 8-bit PNG by default) in a temporary fold
 Both reads run after a warm-up pass, so both come from the page cache: the figure compares decoding and access
 overhead, not disk speed. Reads alternate and the best of 5 rounds counts, so a busy machine disturbs them less.
 
-    python benchmarks/prep.py [--pairs 24] [--height 720 --width 1280] [--workers 1 2] [--json out.json]
+    python benchmarks/prep.py [--pairs 24] [--height 720 --width 1280] [--workers 1 2] [--read-levels 1 3]
+                              [--json out.json]
 """
 from __future__ import annotations
 
@@ -71,16 +72,20 @@ def read_all(client: FileClient, names, client_keys) -> int:
     return nbytes
 
 
-def time_reads(pairs, out: Path, rounds: int = 5) -> dict:
-    """Best-of-``rounds`` time to read and decode every image, LMDB and PNG files alternating (fair under load)."""
-    make_paired_lmdb(pairs, out / 'input.lmdb', out / 'target.lmdb', workers=1, desc='full-size LMDB')
-    keys = [k for k, _ in read_meta_info(out / 'input.lmdb')]
-    lmdb_client = FileClient('lmdb', db_paths=[str(out / 'input.lmdb'), str(out / 'target.lmdb')],
-                             client_keys=['lq', 'gt'])
+def time_reads(pairs, out: Path, levels=(1,), rounds: int = 5) -> dict:
+    """Best-of-``rounds`` time to read and decode every image from full-size LMDBs (one per PNG compression level)
+    and from the PNG files, alternating so that a busy machine disturbs each alike."""
     disk_client = FileClient('disk')
     files = [str(p) for _, lq, gt in pairs for p in (lq, gt)]
-    readers = {'lmdb': lambda: read_all(lmdb_client, keys, ['lq', 'gt']),
-               'png_files': lambda: read_all(disk_client, files, [None])}
+    readers = {'png_files': lambda: read_all(disk_client, files, [None])}
+    for level in levels:
+        folder = out / f'level{level}'
+        make_paired_lmdb(pairs, folder / 'input.lmdb', folder / 'target.lmdb', compress_level=level, workers=1,
+                         desc=f'full-size LMDB, level {level}')
+        keys = [k for k, _ in read_meta_info(folder / 'input.lmdb')]
+        client = FileClient('lmdb', db_paths=[str(folder / 'input.lmdb'), str(folder / 'target.lmdb')],
+                            client_keys=['lq', 'gt'])
+        readers[f'lmdb_level{level}'] = lambda client=client, keys=keys: read_all(client, keys, ['lq', 'gt'])
     best = {name: float('inf') for name in readers}
     nbytes = {name: fn() for name, fn in readers.items()}  # warm-up: both sources in the page cache
     for _ in range(rounds):
@@ -92,7 +97,9 @@ def time_reads(pairs, out: Path, rounds: int = 5) -> dict:
     results = {name: dict(images=images, seconds=round(best[name], 3), images_per_s=round(images / best[name], 1),
                           mb_per_s=round(nbytes[name] / best[name] / 1e6, 1), mb_stored=round(nbytes[name] / 1e6, 1))
                for name in readers}
-    results['lmdb_speedup'] = round(results['lmdb']['images_per_s'] / results['png_files']['images_per_s'], 2)
+    for level in levels:
+        results[f'lmdb_level{level}_vs_png_files'] = round(
+            results[f'lmdb_level{level}']['images_per_s'] / results['png_files']['images_per_s'], 2)
     return results
 
 
@@ -104,6 +111,8 @@ def main(argv=None) -> dict:
     parser.add_argument('--crop-size', type=int, default=512)
     parser.add_argument('--step', type=int, default=256)
     parser.add_argument('--workers', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('--read-levels', type=int, nargs='+', default=[1, 3],
+                        help='PNG compression levels of the LMDBs read back (1 is what mprnet-prep writes by default)')
     parser.add_argument('--json', help='also write the figures to this file')
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,14 +120,15 @@ def main(argv=None) -> dict:
         pairs = make_sources(root / 'src', args.pairs, args.height, args.width)
         report = dict(image_size=[args.height, args.width], cpu_count=os.cpu_count(),
                       write=[time_write(pairs, root / f'out{w}', w, args.crop_size, args.step) for w in args.workers],
-                      read=time_reads(pairs, root / 'full'))
+                      read=time_reads(pairs, root / 'full', args.read_levels))
     print(json.dumps(report, indent=1))
     for row in report['write']:
         print(f'crop+encode+write, {row["workers"]} worker(s): {row["pairs_per_s"]} pairs/s '
               f'({row["crop_pairs_per_s"]} crop pairs/s, {row["crops"]} crops)', file=sys.stderr)
     r = report['read']
-    print(f'read+decode: LMDB {r["lmdb"]["images_per_s"]} img/s vs PNG files {r["png_files"]["images_per_s"]} img/s '
-          f'(x{r["lmdb_speedup"]})', file=sys.stderr)
+    for level in args.read_levels:
+        print(f'read+decode: LMDB (PNG level {level}) {r[f"lmdb_level{level}"]["images_per_s"]} img/s vs PNG files '
+              f'{r["png_files"]["images_per_s"]} img/s (x{r[f"lmdb_level{level}_vs_png_files"]})', file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return report

@@ -53,23 +53,31 @@ def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
 
 
 def _ramp(length: int, overlap: int, taper_start: bool, taper_end: bool, device: torch.device) -> Tensor:
-    """A 1-D blending weight: 1 inside, a raised-cosine ramp over ``overlap`` pixels on tapered sides."""
+    """A 1-D blending weight: 1 inside; on a side shared with a neighbouring tile, 0 for the outermost
+    ``overlap // 4`` pixels (where the tile's own zero padding shows), then a raised-cosine rise to 1 at ``overlap``.
+
+    The neighbour's weight is positive wherever this one is 0, so every pixel is covered.
+    """
     weight = torch.ones(length, device=device)
-    ramp_len = min(overlap, length // 2)
-    if ramp_len > 0:
-        # Strictly positive at the very edge so every pixel has weight even where only one tile covers it.
-        t = (torch.arange(ramp_len, device=device, dtype=torch.float32) + 0.5) / ramp_len
-        ramp = 0.5 - 0.5 * torch.cos(math.pi * t)
+    span = min(overlap, length // 2)
+    dead = span // 4
+    rise = span - dead
+    if rise > 0:
+        t = (torch.arange(rise, device=device, dtype=torch.float32) + 0.5) / rise
+        edge = torch.cat([torch.zeros(dead, device=device), 0.5 - 0.5 * torch.cos(math.pi * t)])
         if taper_start:
-            weight[:ramp_len] = ramp
+            weight[:span] = edge
         if taper_end:
-            weight[-ramp_len:] = ramp.flip(0)
+            weight[-span:] = edge.flip(0)
     return weight
 
 
 def restore_tiled(net: Network, x: Tensor, tile: int, overlap: int = 32, multiple: int = 8,
                   tile_batch: int = 1) -> Tensor:
-    """Restore (N, C, H, W) ``x`` in overlapping ``tile`` x ``tile`` tiles blended with a raised-cosine window."""
+    """Restore (N, C, H, W) ``x`` in overlapping ``tile`` x ``tile`` tiles blended with a raised-cosine window.
+
+    For a network whose receptive field reaches at most ``overlap // 4`` pixels this equals the whole-image result.
+    """
     if tile % multiple:
         raise ValueError(f'tile size {tile} must be a multiple of {multiple}')
     if not 0 <= overlap < tile:
@@ -106,3 +114,53 @@ def restore(net: Network, x: Tensor, tile: Optional[int] = None, overlap: int = 
         return restore_tiled(net, x, tile, overlap, multiple, tile_batch)
     padded, size = pad_to_multiple(x, multiple)
     return crop_to(first_output(net(padded)), size)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for an allocation failure: CUDA's ``OutOfMemoryError`` or the CPU allocator's ``RuntimeError``."""
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def _smaller_tile(current: Optional[int], fallback_tile: int, size: Tuple[int, int], multiple: int) -> int:
+    """The next tile size to try after running out of memory with ``current`` (None: the whole image)."""
+    longest = max(size)
+    nxt = fallback_tile if current is None else current // 2
+    if nxt >= longest:  # a fallback tile as large as the image would run it whole again
+        nxt = longest // 2
+    return nxt - nxt % multiple
+
+
+def restore_with_fallback(net: Network, x: Tensor, tile: Optional[int] = None, overlap: int = 32, multiple: int = 8,
+                          tile_batch: int = 1, fallback_tile: int = 512, min_tile: int = 64,
+                          notify: Optional[Callable[[str], None]] = None) -> Tensor:
+    """``restore``, retried in smaller tiles when memory runs out.
+
+    The first try is whole (or in ``tile`` tiles); on out-of-memory it retries with fewer tiles per batch, then in
+    ``fallback_tile`` tiles, halving down to ``min_tile``. ``notify`` receives a message at each retry.
+    """
+    current = tile if tile else None
+    while True:
+        try:
+            return restore(net, x, current, overlap, multiple, tile_batch)
+        except Exception as exc:  # noqa: BLE001 (only allocation failures are retried)
+            if not is_out_of_memory(exc):
+                raise
+            failure = f'{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""}'
+        # Retry outside the except block, so the failed attempt's tensors (held by the traceback) are freed first.
+        if x.is_cuda:
+            torch.cuda.empty_cache()
+        shape = 'x'.join(map(str, x.shape[-2:]))
+        done = 'whole' if current is None else f'in {current}px tiles'
+        if current is not None and tile_batch > 1:
+            tile_batch = max(1, tile_batch // 2)
+            retry = f'{tile_batch} tiles at a time'
+        else:
+            nxt = _smaller_tile(current, fallback_tile, tuple(x.shape[-2:]), multiple)
+            if nxt < max(min_tile, overlap + multiple):
+                raise MemoryError(f'out of memory restoring a {shape} image {done}, and tiles below {min_tile}px '
+                                  f'(or not larger than the overlap {overlap}) are not tried: {failure}')
+            current = nxt
+            retry = f'{current}px tiles with {overlap}px overlap'
+        if notify is not None:
+            notify(f'out of memory restoring a {shape} image {done}; retrying with {retry}')

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_MPRNET
-from mmengine_fixtures import blurred_pairs, make_lmdb_data, write_tiny_config
+from mmengine_fixtures import GOPRO_CONFIG, blurred_pairs, make_lmdb_data, write_tiny_config
 
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.models import build_model
@@ -263,3 +263,32 @@ def test_basicsr_model_and_mmengine_model_give_the_same_outputs(trained):
         ref = basicsr_model.net_g(x[..., :32, :40])
     for a, b in zip(raw, ref):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ configs and options
+def test_gopro_recipe_is_the_authors_schedule_and_builds():
+    from mmengine.config import Config
+    from mmengine.registry import DATASETS, METRICS, MODELS
+
+    cfg = Config.fromfile(str(GOPRO_CONFIG))
+    assert cfg.train_cfg.type == 'IterBasedTrainLoop' and cfg.train_cfg.max_iters == 400_000
+    assert cfg.optim_wrapper.optimizer == dict(type='Adam', lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.begin, warmup.end) == ('LinearLR', 0, 400)
+    assert (cosine.type, cosine.begin, cosine.end, cosine.eta_min) == ('CosineAnnealingLR', 400, 400_000, 1e-6)
+    assert cosine.T_max == 400_000 - 400
+    assert cfg.train_dataloader.dataset.gt_size == 256 and cfg.train_dataloader.batch_size * 4 == 16
+    hooks = cfg.default_hooks
+    assert hooks.checkpoint.type == 'CheckpointHook' and hooks.logger.type == 'LoggerHook'
+    # Every type the recipe names is registered once the plugin is imported.
+    model = MODELS.build(cfg.model)
+    assert model.generator.config['n_feat'] == 96 and type(model.loss).__name__ == 'MPRNetLoss'
+    assert METRICS.get(cfg.val_evaluator.type) is BasicSRMetric
+    assert DATASETS.get(cfg.train_dataloader.dataset.type) is BasicSRPairedDataset
+
+
+def test_amp_option_says_it_needs_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('this checks the message shown on machines without CUDA')
+    with pytest.raises(ValueError, match='--amp bf16 needs a CUDA device'):
+        mm_train.main([str(GOPRO_CONFIG), '--amp', 'bf16', '--work-dir', str(tmp_path)])

@@ -55,7 +55,11 @@ class MPRNetRestorer(BaseModel):
                 mode: str = 'tensor') -> ForwardResult:
         """``'loss'``: named loss terms; ``'predict'``: one result dict per sample; ``'tensor'``: raw outputs."""
         if mode == 'loss':
-            return self.loss_terms(self.generator(inputs), stack_targets(data_samples, 'loss'))
+            outputs = self.generator(inputs)
+            target = stack_targets(data_samples, 'loss')
+            # The losses run in float32 even when AmpOptimWrapper autocasts the network to bf16/fp16.
+            with torch.autocast(device_type=inputs.device.type, enabled=False):
+                return self.loss_terms([o.float() for o in outputs], target.float())
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':

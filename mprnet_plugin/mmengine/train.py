@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional
 
+from mmengine.config import Config
+
 from mprnet_plugin.mmengine.launch import base_parser, load_config, run
+
+AMP_DTYPES = {'bf16': 'bfloat16', 'fp16': 'float16'}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -17,7 +21,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = base_parser('Train MPRNet with MMEngine.')
     parser.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CHECKPOINT',
                         help='continue training: from the latest checkpoint in the work dir, or from CHECKPOINT')
+    parser.add_argument('--amp', choices=sorted(AMP_DTYPES), default=None,
+                        help='mixed precision on CUDA (MMEngine AmpOptimWrapper); the losses stay in float32')
     return parser.parse_args(argv)
+
+
+def use_amp(cfg: Config, amp: str) -> None:
+    """Switch ``cfg.optim_wrapper`` to MMEngine's AmpOptimWrapper with the ``amp`` dtype; CUDA only."""
+    import torch
+
+    if not torch.cuda.is_available():
+        # AmpOptimWrapper itself only asserts; say what to do instead.
+        raise ValueError(f'--amp {amp} needs a CUDA device, and torch sees none; drop --amp to train in float32 on '
+                         'the CPU')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.dtype = AMP_DTYPES[amp]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -28,6 +46,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
+    if args.amp:
+        use_amp(cfg, args.amp)
     run(cfg, 'train')
 
 

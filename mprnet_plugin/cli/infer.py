@@ -1,0 +1,260 @@
+"""``mprnet-infer``: restore images, folders or globs of any size with any MPRNet checkpoint.
+
+    mprnet-infer --weights model_deblurring.pth --input blurry/ --output restored/ --tile 512
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS
+from mprnet_plugin.checkpoint import CheckpointError
+from mprnet_plugin.image_io import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    is_image_file,
+    output_extension,
+    read_image,
+    storable_array,
+    write_image,
+)
+from mprnet_plugin.inference import PRECISIONS, Restorer, matching_preset
+
+logger = logging.getLogger('mprnet_plugin.infer')
+
+GLOB_CHARS = '*?['
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to restore: where it is read from and where its result goes."""
+
+    source: Path
+    target: Path
+
+
+class TqdmHandler(logging.Handler):
+    """Log lines printed above the progress bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line of ``mprnet-infer``."""
+    parser = argparse.ArgumentParser(
+        prog='mprnet-infer', description='Restore images of any size with an MPRNet checkpoint (authors\', BasicSR or '
+                                         'MMEngine format; the width is read from the checkpoint).')
+    parser.add_argument('--weights', required=True, help='checkpoint file (.pth)')
+    parser.add_argument('--input', required=True, nargs='+', metavar='PATH',
+                        help='image files, folders (searched recursively) or quoted glob patterns')
+    parser.add_argument('--output', required=True, metavar='DIR', help='folder for the results (sub-folders kept)')
+    parser.add_argument('--task', choices=sorted(MPRNET_PRESETS),
+                        help='label for the run; a warning is given when the checkpoint has another preset\'s width')
+    parser.add_argument('--tile', type=int, default=0,
+                        help='restore in tiles of this many pixels (a multiple of 8); 0: whole images, falling back '
+                             'to tiles on out-of-memory (default: 0)')
+    parser.add_argument('--tile-overlap', type=int, default=32, help='pixels shared by neighbouring tiles (default 32)')
+    parser.add_argument('--fallback-tile', type=int, default=512,
+                        help='first tile size tried when a whole image runs out of memory (default 512)')
+    parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default auto)')
+    parser.add_argument('--precision', default='fp32', choices=list(PRECISIONS),
+                        help='compute precision (default fp32)')
+    parser.add_argument('--batch', type=int, default=1,
+                        help='consecutive same-size images per forward pass, or tiles per pass when tiling (default 1)')
+    parser.add_argument('--suffix', default='', help='added to each output file name before its extension')
+    parser.add_argument('--ext', default=None,
+                        help='output file type (png, tif, ...); default: the input\'s, but PNG for JPEG/WebP inputs')
+    parser.add_argument('--skip-existing', action='store_true', help='leave images whose output already exists')
+    parser.add_argument('--checkpoint-key', default=None,
+                        help='read the weights under this key (default: params_ema, params, state_dict, model)')
+    parser.add_argument('--workers', type=int, default=2, help='threads reading and writing files (default 2)')
+    args = parser.parse_args(argv)
+    if args.tile < 0 or args.tile % 8:
+        parser.error(f'--tile must be 0 or a positive multiple of 8; got {args.tile}')
+    if args.tile and not 0 <= args.tile_overlap < args.tile:
+        parser.error(f'--tile-overlap must be in [0, --tile {args.tile}); got {args.tile_overlap}')
+    if args.batch < 1 or args.workers < 1:
+        parser.error('--batch and --workers must be at least 1')
+    return args
+
+
+def _glob_base(pattern: str) -> Path:
+    """The folder part of a glob pattern before its first wildcard: outputs keep the structure below it."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if any(c in part for c in GLOB_CHARS):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path('.')
+
+
+def collect_inputs(paths: Sequence[str]) -> List[Tuple[Path, Path]]:
+    """(file, path relative to its input) for every image under ``paths``: files, folders (recursive) and globs."""
+    found: List[Tuple[Path, Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append((path, Path(path.name)))
+        elif path.is_dir():
+            files = sorted(p for p in path.rglob('*') if p.is_file() and is_image_file(p))
+            if not files:
+                raise FileNotFoundError(f'--input folder {raw!r} holds no image files ({", ".join(IMAGE_EXTENSIONS)})')
+            found.extend((p, p.relative_to(path)) for p in files)
+        elif any(c in raw for c in GLOB_CHARS):
+            base = _glob_base(raw)
+            files = sorted(Path(p) for p in glob.glob(raw, recursive=True) if os.path.isfile(p) and is_image_file(p))
+            if not files:
+                raise FileNotFoundError(f'--input pattern {raw!r} matches no image files')
+            found.extend((p, p.relative_to(base) if p.is_relative_to(base) else Path(p.name)) for p in files)
+        else:
+            raise FileNotFoundError(f'--input {raw!r} is not a file, a folder or a glob pattern that matches files')
+    return found
+
+
+def plan_jobs(inputs: Sequence[Tuple[Path, Path]], output: Path, suffix: str, ext: Optional[str]) -> List[Job]:
+    """Output paths for every input; two inputs writing one output, or an output overwriting an input, are errors."""
+    jobs: List[Job] = []
+    seen: Dict[Path, Path] = {}
+    sources = {src.resolve() for src, _ in inputs}
+    for src, rel in inputs:
+        target = output / rel.parent / f'{rel.stem}{suffix}{output_extension(src, ext)}'
+        key = target.resolve()
+        if key in seen:
+            raise ValueError(f'{src} and {seen[key]} would both be written to {target}; use separate runs or --suffix')
+        if key in sources:
+            raise ValueError(f'the output for {src} would overwrite an input ({target}); choose another --output '
+                             'folder or a --suffix')
+        seen[key] = src
+        jobs.append(Job(src, target))
+    return jobs
+
+
+def _read(job: Job) -> np.ndarray:
+    return read_image(job.source, orient=True)
+
+
+def _write(job: Job, img: np.ndarray) -> None:
+    write_image(job.target, storable_array(img, job.target.suffix))
+
+
+def _prefetch(pool: ThreadPoolExecutor, jobs: Sequence[Job], ahead: int) -> Iterator[Tuple[Job, Future]]:
+    """Read images on worker threads, ``ahead`` files ahead of the model."""
+    pending: List[Tuple[Job, Future]] = []
+    for job in jobs:
+        pending.append((job, pool.submit(_read, job)))
+        if len(pending) > ahead:
+            yield pending.pop(0)
+    yield from pending
+
+
+def run(args: argparse.Namespace) -> int:
+    """Restore every input image; returns the exit status (0: all written, 1: some failed)."""
+    jobs = plan_jobs(collect_inputs(args.input), Path(args.output), args.suffix, args.ext)
+    skipped = 0
+    if args.skip_existing:
+        todo = [job for job in jobs if not job.target.exists()]
+        skipped = len(jobs) - len(todo)
+        jobs = todo
+    restorer = Restorer.from_checkpoint(args.weights, device=args.device, tile=args.tile or None,
+                                        overlap=args.tile_overlap, precision=args.precision, batch=args.batch,
+                                        key=args.checkpoint_key, fallback_tile=args.fallback_tile,
+                                        notify=logger.warning)
+    preset = matching_preset(restorer.config)
+    widths = {k: restorer.config[k] for k in ('n_feat', 'scale_unetfeats', 'scale_orsnetfeats')}
+    logger.info('checkpoint %s: MPRNet %s (%s preset), task %s, device %s, precision %s, %s', args.weights, widths,
+                preset or 'custom', args.task or preset or 'unlabelled', restorer.device, args.precision,
+                f'tiles {args.tile}px / overlap {args.tile_overlap}px' if args.tile else 'whole images')
+    if args.task and preset and args.task != preset:
+        logger.warning('--task %s, but the checkpoint has the %s preset\'s width: is it the right checkpoint?',
+                       args.task, preset)
+    if skipped:
+        logger.info('skipping %d image(s) whose output already exists', skipped)
+
+    failures: List[Tuple[Path, str]] = []
+    written = 0
+    start = time.perf_counter()
+    with ThreadPoolExecutor(args.workers) as pool, tqdm(total=len(jobs), unit='img', desc='restoring',
+                                                         dynamic_ncols=True) as bar:
+        writes: List[Tuple[Job, Future]] = []
+        group: List[Tuple[Job, np.ndarray]] = []
+
+        def settle(limit: int) -> None:
+            # Wait for the oldest writes so that no more than ``limit`` restored images wait in memory.
+            nonlocal written
+            while len(writes) > limit:
+                job, future = writes.pop(0)
+                try:
+                    future.result()
+                    written += 1
+                except Exception as exc:  # noqa: BLE001 (a failed write is reported like a failed read)
+                    failures.append((job.source, f'cannot write {job.target}: {type(exc).__name__}: {exc}'))
+                    logger.error('failed to write %s: %s', job.target, exc)
+
+        def flush() -> None:
+            try:
+                results = restorer.restore_arrays([img for _, img in group], bgr=True)
+            except Exception as exc:  # noqa: BLE001 (one bad image must not stop the batch)
+                for job, _ in group:
+                    failures.append((job.source, f'{type(exc).__name__}: {exc}'))
+                    logger.error('failed to restore %s: %s: %s', job.source, type(exc).__name__, exc)
+            else:
+                writes.extend((job, pool.submit(_write, job, out)) for (job, _), out in zip(group, results))
+            bar.update(len(group))
+            group.clear()
+            settle(2 * args.workers + args.batch)
+
+        for job, future in _prefetch(pool, jobs, ahead=max(2, args.batch)):
+            try:
+                img = future.result()
+            except ImageReadError as exc:
+                failures.append((job.source, str(exc)))
+                logger.error('skipped: %s', exc)
+                bar.update(1)
+                continue
+            if group and (len(group) >= args.batch or group[0][1].shape[:2] != img.shape[:2]):
+                flush()
+            group.append((job, img))
+        if group:
+            flush()
+        settle(0)
+    elapsed = time.perf_counter() - start
+    rate = written / elapsed if elapsed > 0 else 0.0
+    logger.info('done: %d written, %d skipped (existing), %d failed in %.1f s (%.2f img/s) -> %s', written, skipped,
+                len(failures), elapsed, rate, args.output)
+    for source, reason in failures:
+        logger.info('  failed: %s (%s)', source, reason)
+    return 1 if failures else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``mprnet-infer``."""
+    args = parse_args(argv)
+    handler = TqdmHandler()
+    handler.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
+    root = logging.getLogger('mprnet_plugin')
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        return run(args)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        logger.error('%s', exc)
+        return 2
+    finally:
+        root.removeHandler(handler)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

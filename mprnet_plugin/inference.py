@@ -1,0 +1,179 @@
+"""``Restorer``: restore images of any size with an MPRNet checkpoint, from Python.
+
+    from mprnet_plugin import Restorer
+    restorer = Restorer.from_checkpoint('model_deblurring.pth', device='auto', tile=512, precision='bf16')
+    sharp = restorer(blurry)        # numpy H x W x C (uint8, uint16 or float in [0, 1], RGB) or a torch tensor
+
+Padding, cropping and tiling are ``mprnet_plugin.restore``'s; array conversions are ``mprnet_plugin.image_io``'s.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS, SIZE_MULTIPLE
+from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint
+from mprnet_plugin.image_io import array_to_tensor, tensor_to_array
+from mprnet_plugin.restore import restore_with_fallback
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+Image = Union[np.ndarray, Tensor]
+
+# Compute precision names and the autocast dtype each stands for (None: plain float32).
+PRECISIONS: Dict[str, Optional[torch.dtype]] = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def resolve_device(device: Union[str, torch.device] = 'auto') -> torch.device:
+    """``'auto'`` is the first CUDA device when there is one, else the CPU; CUDA asked for but absent is an error."""
+    if isinstance(device, str) and device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f'device {device!r} is not a device name; expected auto, cpu, cuda or cuda:N') from exc
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} was asked for, but torch sees no CUDA device here '
+                         f'(torch {torch.__version__}, CUDA build: {torch.version.cuda or "no"}); use --device cpu')
+    return resolved
+
+
+def matching_preset(config: Dict[str, object]) -> Optional[str]:
+    """The published preset whose widths ``config`` has, or None for a custom width."""
+    for name, widths in MPRNET_PRESETS.items():
+        if all(config.get(key) == value for key, value in widths.items()):
+            return name
+    return None
+
+
+class Restorer:
+    """Restore images with an MPRNet: any size (reflect-padded to a multiple of 8 and cropped back), whole or tiled.
+
+    Args:
+        net: the network (its first output is the restored image).
+        device: ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+        tile: tile size in pixels (a multiple of 8), or None to restore whole images; tiling is an approximation
+            (channel attention pools over what it sees), so use the largest tile that fits.
+        overlap: pixels shared by neighbouring tiles, blended with a raised-cosine window.
+        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` (autocast; the result is always float32).
+        batch: images of the same size per forward pass, or tiles per forward pass when tiling.
+        fallback_tile: when a whole image runs out of memory, the tile size tried first (then halved).
+        notify: receives the messages about out-of-memory retries (default: this module's logger).
+    """
+
+    def __init__(self, net: nn.Module, device: Union[str, torch.device] = 'auto', tile: Optional[int] = None,
+                 overlap: int = 32, precision: str = 'fp32', batch: int = 1, fallback_tile: int = 512,
+                 notify: Optional[Callable[[str], None]] = None) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision {precision!r} is not supported; expected one of {list(PRECISIONS)}')
+        if tile is not None and tile > 0:
+            if tile % SIZE_MULTIPLE:
+                raise ValueError(f'tile size {tile} must be a multiple of {SIZE_MULTIPLE}')
+            if not 0 <= overlap < tile:
+                raise ValueError(f'tile overlap {overlap} must be in [0, tile size {tile})')
+        if batch < 1:
+            raise ValueError(f'batch must be at least 1; got {batch}')
+        self.device = resolve_device(device)
+        self.tile = tile if tile else None
+        self.overlap, self.precision, self.batch, self.fallback_tile = overlap, precision, batch, fallback_tile
+        self.notify = notify or logger.warning
+        self.net = net.eval().to(self.device)
+        for param in self.net.parameters():
+            param.requires_grad_(False)
+
+    @classmethod
+    def from_checkpoint(cls, path: PathLike, device: Union[str, torch.device] = 'auto', tile: Optional[int] = None,
+                        overlap: int = 32, precision: str = 'fp32', batch: int = 1, key: Optional[str] = None,
+                        **kwargs: object) -> 'Restorer':
+        """A Restorer for any MPRNet checkpoint (authors', BasicSR, MMEngine or bare); widths come from its shapes."""
+        net = build_mprnet_from_checkpoint(path, key)
+        return cls(net, device=device, tile=tile, overlap=overlap, precision=precision, batch=batch,
+                   **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def config(self) -> Dict[str, object]:
+        """The network's constructor arguments, when it has them (MPRNet does)."""
+        return dict(getattr(self.net, 'config', {}))
+
+    @contextlib.contextmanager
+    def _compute(self) -> Iterator[None]:
+        dtype = PRECISIONS[self.precision]
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=dtype or torch.float32,
+                                                    enabled=dtype is not None):
+            yield
+
+    def restore_tensor(self, x: Tensor) -> Tensor:
+        """Restore a (N, 3, H, W) RGB float batch in [0, 1]; returns float32 on ``x``'s device, not clamped."""
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f'restore_tensor expects an (N, 3, H, W) RGB batch; got shape {tuple(x.shape)}')
+        with self._compute():
+            out = restore_with_fallback(self.net, x.to(self.device, torch.float32), self.tile, self.overlap,
+                                        SIZE_MULTIPLE, self.batch, self.fallback_tile, notify=self.notify)
+        return out.float().to(x.device)
+
+    def restore_array(self, img: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """Restore one H x W (x C) array; the result has its shape and dtype (uint8, uint16 or float in [0, 1])."""
+        return self.restore_arrays([img], bgr)[0]
+
+    def restore_arrays(self, images: Sequence[np.ndarray], bgr: bool = False) -> List[np.ndarray]:
+        """Restore several arrays, running up to ``batch`` consecutive same-size images per forward pass."""
+        results: List[np.ndarray] = []
+        group: List[tuple] = []
+
+        def flush() -> None:
+            batch = torch.cat([t for t, _ in group], dim=0)
+            out = self.restore_tensor(batch)
+            results.extend(tensor_to_array(o, layout) for o, (_, layout) in zip(out, group))
+            group.clear()
+
+        for img in images:
+            tensor, layout = array_to_tensor(np.asarray(img), bgr=bgr)
+            if group and (len(group) >= self.batch or group[0][0].shape != tensor.shape):
+                flush()
+            group.append((tensor, layout))
+        if group:
+            flush()
+        return results
+
+    def restore_image_tensor(self, image: Tensor) -> Tensor:
+        """Restore a (C, H, W) or (N, C, H, W) tensor (C: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; float in [0, 1] or
+        uint8); the result has its shape, dtype and device, with any alpha channel passed through."""
+        batched = image.dim() == 4
+        x = image if batched else image[None]
+        if x.dim() != 4 or x.shape[1] not in (1, 2, 3, 4):
+            raise ValueError(f'expected a (C, H, W) or (N, C, H, W) image tensor with C in 1-4; got shape '
+                             f'{tuple(image.shape)}')
+        if x.dtype == torch.uint8:
+            values = x.float() / 255
+        elif x.is_floating_point():
+            values = x.float()
+        else:
+            raise ValueError(f'expected a float tensor in [0, 1] or a uint8 tensor; got {x.dtype}')
+        channels = x.shape[1]
+        alpha = values[:, -1:] if channels in (2, 4) else None
+        colour = values[:, :3] if channels >= 3 else values[:, :1].expand(-1, 3, -1, -1)
+        out = self.restore_tensor(colour).clamp_(0, 1)
+        if channels < 3:
+            out = out.mean(1, keepdim=True)  # the inverse of repeating one plane three times
+        if alpha is not None:
+            out = torch.cat([out, alpha], dim=1)
+        out = (out * 255).round_().to(torch.uint8) if x.dtype == torch.uint8 else out.to(x.dtype)
+        if alpha is not None:
+            out[:, -1:] = x[:, -1:]  # untouched, bit for bit
+        return out if batched else out[0]
+
+    def __call__(self, image: Image, bgr: bool = False) -> Image:
+        """Restore a numpy array (H x W x C, RGB unless ``bgr``) or a torch tensor ((N,) C, H, W), returning the same
+        kind, shape and dtype."""
+        if isinstance(image, Tensor):
+            return self.restore_image_tensor(image)
+        if isinstance(image, np.ndarray):
+            return self.restore_array(image, bgr=bgr)
+        raise TypeError(f'Restorer expects a numpy array or a torch tensor; got {type(image).__name__}')

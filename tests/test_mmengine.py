@@ -292,3 +292,19 @@ def test_amp_option_says_it_needs_cuda(tmp_path):
         pytest.skip('this checks the message shown on machines without CUDA')
     with pytest.raises(ValueError, match='--amp bf16 needs a CUDA device'):
         mm_train.main([str(GOPRO_CONFIG), '--amp', 'bf16', '--work-dir', str(tmp_path)])
+
+
+def test_metric_reaches_the_plugins_realblur_aligned_metrics():
+    from basicsr.metrics import calculate_metric
+
+    _, _, sharp = blurred_pairs(1, 64, 64, seed=5)[0]
+    shifted = np.roll(sharp, 1, axis=1)  # a one-pixel misalignment, which RealBlur's protocol aligns away
+    to_tensor = lambda bgr: torch.from_numpy(bgr[..., ::-1].transpose(2, 0, 1).copy()).float() / 255  # noqa: E731
+    opts = dict(psnr=dict(type='calculate_psnr', crop_border=0), psnr_aligned=dict(type='calculate_psnr_realblur'),
+                ssim_aligned=dict(type='calculate_ssim_realblur'))
+    metric = BasicSRMetric(opts)
+    metric.process({}, [dict(pred=to_tensor(shifted), gt=to_tensor(sharp), img_name='x')])
+    result = metric.evaluate(1)
+    for name, opt in opts.items():
+        assert result[name] == pytest.approx(calculate_metric(dict(img=shifted, img2=sharp), opt), rel=1e-6)
+    assert result['psnr_aligned'] > result['psnr'] + 5

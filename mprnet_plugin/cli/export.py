@@ -1,0 +1,68 @@
+"""``mprnet-export``: write an MPRNet checkpoint as ONNX or TorchScript, checked against PyTorch.
+
+    mprnet-export --weights model_deblurring.pth --format onnx --output mprnet_deblurring.onnx --dynamic
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Optional, Sequence
+
+from mprnet_plugin.checkpoint import CheckpointError, build_mprnet_from_checkpoint
+from mprnet_plugin.export import DEFAULT_OPSET, EXPORT_FORMATS, check_size, export
+
+# Exports that differ from PyTorch by more than this fail the command (float32 reordering stays far below it).
+DEFAULT_TOLERANCE = 1e-4
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line of ``mprnet-export``."""
+    parser = argparse.ArgumentParser(
+        prog='mprnet-export', description='Export an MPRNet checkpoint to ONNX or TorchScript. The graph takes an '
+                                          '(N, 3, H, W) RGB float batch in [0, 1], H and W multiples of 8, and '
+                                          'returns the final restored image.')
+    parser.add_argument('--weights', required=True, help='checkpoint file (authors\', BasicSR, MMEngine or bare)')
+    parser.add_argument('--format', required=True, choices=EXPORT_FORMATS, help='onnx or torchscript')
+    parser.add_argument('--output', required=True, help='file to write (.onnx / .pt)')
+    parser.add_argument('--dynamic', action='store_true',
+                        help='ONNX: free batch, height and width (multiples of 8); without it the graph is fixed to '
+                             '--height x --width and batch 1. TorchScript is always size-free.')
+    parser.add_argument('--height', type=int, default=256, help='example input height (default 256)')
+    parser.add_argument('--width', type=int, default=256, help='example input width (default 256)')
+    parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (default {DEFAULT_OPSET})')
+    parser.add_argument('--checkpoint-key', default=None, help='read the weights under this key')
+    parser.add_argument('--tolerance', type=float, default=DEFAULT_TOLERANCE,
+                        help=f'largest accepted max abs difference from PyTorch (default {DEFAULT_TOLERANCE:g})')
+    parser.add_argument('--no-verify', action='store_true', help='skip the comparison with PyTorch')
+    args = parser.parse_args(argv)
+    if args.height <= 0 or args.width <= 0 or args.height % 8 or args.width % 8:
+        parser.error(f'--height and --width must be positive multiples of 8; got {args.height}x{args.width}')
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``mprnet-export``; exit status 1 when the export differs from PyTorch beyond the tolerance."""
+    args = parse_args(argv)
+    try:
+        net = build_mprnet_from_checkpoint(args.weights, args.checkpoint_key)
+    except CheckpointError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    diff = export(net, args.output, args.format, args.height, args.width, args.dynamic, args.opset,
+                  verify=not args.no_verify)
+    print(f'wrote {args.format} model {args.output} ({time.perf_counter() - start:.1f} s, '
+          f'{"dynamic batch/height/width" if args.dynamic or args.format == "torchscript" else "fixed size"})')
+    if diff is None:
+        return 0
+    h, w = check_size(args.height, args.width, args.dynamic or args.format == 'torchscript')
+    print(f'checked against PyTorch on a random 1x3x{h}x{w} input: max abs difference {diff:.3g}')
+    if diff > args.tolerance:
+        print(f'error: the export differs from PyTorch by {diff:.3g} > tolerance {args.tolerance:g}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -237,6 +237,23 @@ def test_test_launcher_with_an_authors_checkpoint(tmp_path, trained, lmdb_data):
     assert report['metrics']['psnr'] == pytest.approx(metrics['psnr'])
 
 
+def test_mprnet_infer_restores_like_the_mmengine_test_from_an_mmengine_checkpoint(tmp_path, trained):
+    from mprnet_plugin.cli import infer
+
+    config, work_dir = trained
+    ckpt = str(work_dir / 'iter_4.pth')
+    for key, blurred, _ in blurred_pairs(2, 36, 44, seed=2):  # the validation inputs of make_lmdb_data
+        write_image(tmp_path / 'inputs' / f'{key}.png', blurred)
+    mm_test.main([str(config), '--checkpoint', ckpt, '--work-dir', str(tmp_path / 'work'),
+                  '--out-dir', str(tmp_path / 'mmengine')])
+    assert infer.main(['--weights', ckpt, '--input', str(tmp_path / 'inputs'), '--output', str(tmp_path / 'infer'),
+                       '--device', 'cpu']) == 0
+    for key in ('img000', 'img001'):
+        a = read_image(tmp_path / 'mmengine' / f'{key}.png').astype(int)
+        b = read_image(tmp_path / 'infer' / f'{key}.png').astype(int)
+        assert a.shape == b.shape == (36, 44, 3) and np.abs(a - b).max() <= 1  # rounding of exact halves may differ
+
+
 def test_test_launcher_rejects_a_missing_checkpoint(trained, tmp_path):
     with pytest.raises(FileNotFoundError, match='--checkpoint'):
         mm_test.main([str(trained[0]), '--checkpoint', str(tmp_path / 'nope.pth')])

@@ -126,6 +126,12 @@ def test_glob_tiles_jpeg_to_png_exif_and_skip_existing(net, checkpoints, tmp_pat
                          '--skip-existing') == 0
     assert '2 skipped' in caplog.text
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob('*.png')}
+    # An output folder inside the input folder: its results are not taken as inputs on the next run.
+    nested = tmp_path / 'photos' / 'restored'
+    for _ in range(2):
+        assert run_infer('--weights', checkpoints['authors'], '--input', tmp_path / 'photos', '--output', nested,
+                         '--skip-existing') == 0
+    assert sorted(p.relative_to(nested).as_posix() for p in nested.rglob('*.png')) == ['day1/big.png', 'day1/cam.png']
 
 
 def test_bad_options_and_inputs_are_named(checkpoints, inputs, tmp_path, caplog):

@@ -101,21 +101,30 @@ def _glob_base(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path('.')
 
 
-def collect_inputs(paths: Sequence[str]) -> List[Tuple[Path, Path]]:
-    """(file, path relative to its input) for every image under ``paths``: files, folders (recursive) and globs."""
+def _inside(path: Path, folder: Optional[Path]) -> bool:
+    return folder is not None and path.resolve().is_relative_to(folder)
+
+
+def collect_inputs(paths: Sequence[str], exclude: Optional[Path] = None) -> List[Tuple[Path, Path]]:
+    """(file, path relative to its input) for every image under ``paths``: files, folders (recursive) and globs.
+
+    Files inside ``exclude`` (the output folder) are left out of folders and globs, so re-runs never restore results.
+    """
+    exclude = exclude.resolve() if exclude is not None else None
     found: List[Tuple[Path, Path]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_file():
             found.append((path, Path(path.name)))
         elif path.is_dir():
-            files = sorted(p for p in path.rglob('*') if p.is_file() and is_image_file(p))
+            files = sorted(p for p in path.rglob('*') if p.is_file() and is_image_file(p) and not _inside(p, exclude))
             if not files:
                 raise FileNotFoundError(f'--input folder {raw!r} holds no image files ({", ".join(IMAGE_EXTENSIONS)})')
             found.extend((p, p.relative_to(path)) for p in files)
         elif any(c in raw for c in GLOB_CHARS):
             base = _glob_base(raw)
-            files = sorted(Path(p) for p in glob.glob(raw, recursive=True) if os.path.isfile(p) and is_image_file(p))
+            files = sorted(Path(p) for p in glob.glob(raw, recursive=True)
+                           if os.path.isfile(p) and is_image_file(p) and not _inside(Path(p), exclude))
             if not files:
                 raise FileNotFoundError(f'--input pattern {raw!r} matches no image files')
             found.extend((p, p.relative_to(base) if p.is_relative_to(base) else Path(p.name)) for p in files)
@@ -162,7 +171,7 @@ def _prefetch(pool: ThreadPoolExecutor, jobs: Sequence[Job], ahead: int) -> Iter
 
 def run(args: argparse.Namespace) -> int:
     """Restore every input image; returns the exit status (0: all written, 1: some failed)."""
-    jobs = plan_jobs(collect_inputs(args.input), Path(args.output), args.suffix, args.ext)
+    jobs = plan_jobs(collect_inputs(args.input, exclude=Path(args.output)), Path(args.output), args.suffix, args.ext)
     skipped = 0
     if args.skip_existing:
         todo = [job for job in jobs if not job.target.exists()]

@@ -191,3 +191,35 @@ def test_iters_override_reaches_every_entry(pairs, tmp_path):
     yml = _write_yml(tmp_path / 'compare.yml', _options(pairs, tmp_path / 'out', archs))
     assert load_compare_options(yml)['architectures'][0]['total_iter'] == 50
     assert load_compare_options(yml, total_iter=2)['architectures'][0]['total_iter'] == 2
+
+
+def test_shipped_comparison_files_parse(tmp_path, monkeypatch):
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)  # the demo file builds its data set relative to the working folder
+    small = {'demo_data.max_side': 96, 'demo_data.train_copies': 1, 'demo_data.test_copies': 1}
+    opt = load_compare_options(repo / 'options' / 'compare' / 'demo.yml', small)
+    assert (tmp_path / 'datasets/demo/train/input.lmdb').is_dir()
+    assert [a['network']['type'] for a in opt['architectures']] == ['MPRNet', 'SwinIR', 'RIDNet', 'PlainUNet']
+    gopro = yaml.safe_load((repo / 'options' / 'compare' / 'gopro_restorers.yml').read_text())
+    for phase in ('train', 'val'):
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            gopro['datasets'][phase][key] = str(tmp_path)
+    opt = load_compare_options(_write_yml(tmp_path / 'gopro.yml', gopro))
+    assert len(opt['architectures']) == 5 and opt['train']['lr'] == 2e-4
+
+
+def test_demo_data_is_built_before_the_comparison(tmp_path):
+    root = tmp_path / 'demo'
+    opt = {
+        'name': 'demo-mini', 'output_dir': str(tmp_path / 'out'), 'device': 'cpu',
+        'demo_data': {'root': str(root), 'train_images': ['astronaut'], 'test_images': ['chelsea'],
+                      'train_copies': 1, 'test_copies': 1, 'max_side': 40},
+        'datasets': {'val': {'dataroot_gt': str(root / 'test/target.lmdb'),
+                             'dataroot_lq': str(root / 'test/input.lmdb'), 'io_backend': {'type': 'lmdb'}}},
+        'profile': {'input_size': [16, 16], 'repeats': 1},
+        'grid': {'images': 1, 'crop_size': 16},
+        'architectures': [{'name': 'U-Net', 'network': dict(UNET)}],
+    }
+    assert main(['-opt', str(_write_yml(tmp_path / 'c.yml', opt))]) == 0
+    result = json.loads((tmp_path / 'out' / 'comparison.json').read_text())[0]
+    assert result['per_image'][0]['image'] == 'chelsea_k01' and result['metrics']['psnr'] > 10

@@ -145,6 +145,18 @@ def _architecture(entry: Any, index: int, train: Dict[str, Any], source: str) ->
     return arch
 
 
+def build_demo_data(spec: Any, source: str) -> None:
+    """Build the built-in demo deblurring set that ``demo_data: {root: ..., ...}`` asks for (kept if complete)."""
+    from mprnet_plugin.data.demo_data import build_demo_dataset
+    if not isinstance(spec, dict) or 'root' not in spec:
+        raise CompareOptionError(f'{source}: demo_data: expected a mapping with root (and optionally the arguments '
+                                 f'of build_demo_dataset), found {spec!r}')
+    try:
+        build_demo_dataset(**spec)
+    except TypeError as exc:
+        raise CompareOptionError(f'{source}: demo_data: {exc}') from exc
+
+
 def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dict[str, Any]:
     """Fill in defaults and check a comparison config given as a dict; errors name ``source`` and the option."""
     if not isinstance(opt, dict):
@@ -180,6 +192,9 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     _positive_int(out['grid']['crop_size'], f'{source}: grid.crop_size')
     _positive_int(out['grid']['images'], f'{source}: grid.images', allow_zero=True)
 
+    out['demo_data'] = copy.deepcopy(opt.get('demo_data'))
+    if out['demo_data'] is not None:
+        build_demo_data(out['demo_data'], source)
     datasets = opt.get('datasets')
     if not isinstance(datasets, dict) or 'val' not in datasets:
         raise CompareOptionError(f'{source}: datasets.val is missing: the paired images every architecture is '

@@ -50,11 +50,13 @@ def _train_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any]) -> str:
     keys = ('network', 'pretrain_network', 'param_key', 'strict_load', 'total_iter', 'loss')
     train = {k: v for k, v in opt['train'].items() if k != 'log_every'}
     data = opt['datasets'].get('train') if arch['total_iter'] > 0 else None
-    return fingerprint({k: arch[k] for k in keys}, train if arch['total_iter'] > 0 else None, data, opt['seed'])
+    return fingerprint({k: arch[k] for k in keys}, train if arch['total_iter'] > 0 else None, data, opt['seed'],
+                       opt.get('demo_data'))
 
 
 def _eval_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.device, train_fp: str) -> str:
-    return fingerprint(train_fp, arch['size_multiple'], opt['datasets']['val'], opt['metrics'], opt['evaluation'],
+    return fingerprint(train_fp, arch['size_multiple'], opt['datasets']['val'], opt.get('demo_data'), opt['metrics'],
+                       opt['evaluation'],
                        opt['profile'], opt['grid'], str(device), torch.get_num_threads())
 
 

@@ -325,3 +325,18 @@ def test_metric_reaches_the_plugins_realblur_aligned_metrics():
     for name, opt in opts.items():
         assert result[name] == pytest.approx(calculate_metric(dict(img=shifted, img2=sharp), opt), rel=1e-6)
     assert result['psnr_aligned'] > result['psnr'] + 5
+
+
+def test_demo_config_trains_on_the_demo_set_layout(tmp_path, monkeypatch):
+    from mprnet_plugin.data.demo_data import build_demo_dataset
+
+    monkeypatch.chdir(tmp_path)  # the demo config reads demo_output/data relative to the working directory
+    build_demo_dataset('demo_output/data', train_images=('coffee',), test_images=('rocket',), train_copies=1,
+                       test_copies=1, max_side=160)
+    config = GOPRO_CONFIG.parent / 'mprnet_demo.py'
+    mm_train.main([str(config), '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+                   'train_dataloader.batch_size=1', 'train_dataloader.num_workers=0',
+                   'train_dataloader.persistent_workers=False'])
+    work_dir = tmp_path / 'demo_output' / 'mmengine'
+    assert build_mprnet_from_checkpoint(work_dir / 'iter_1.pth').config['n_feat'] == 16
+    assert [r['step'] for r in scalars(work_dir) if 'psnr' in r] == [1]

@@ -182,3 +182,14 @@ def test_mixup_starts_after_its_iteration():
     assert changed
     with pytest.raises(ValueError, match='train.mixup'):
         MPRNetModel(model_options(train={'mixup': {'alpha': 0}}))
+
+
+def test_identity_init_starts_every_stage_at_the_input():
+    model = MPRNetModel(model_options(train={'identity_init': True}))
+    lq = torch.rand(1, 3, 32, 40)
+    with torch.no_grad():
+        outputs = model.net_g(lq)
+    assert len(outputs) == 3 and all(torch.allclose(out, lq, atol=1e-6) for out in outputs)
+    model.feed_data({'lq': lq, 'gt': torch.rand(1, 3, 32, 40)})
+    model.optimize_parameters(1)
+    assert model.net_g.tail.weight.abs().sum() > 0  # and it trains away from it

@@ -50,6 +50,8 @@ from mprnet_plugin.models.lr_scheduler import build_scheduler
 from mprnet_plugin.models.optimizers import build_optimizer
 from mprnet_plugin.restore import restore
 
+# The layers that add each stage's residual to its input image: zeroed by ``train.identity_init``.
+RESIDUAL_OUTPUT_LAYERS = ('tail', 'sam12.conv2', 'sam23.conv2')
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 AMP_OFF = (None, False, 'none', 'fp32', 'off')
 DEFAULT_PIXEL_OPT = {'type': 'MPRNetLoss'}
@@ -143,6 +145,9 @@ class MPRNetModel(SRModel):
         train_opt = self.opt['train']
         logger = get_root_logger()
 
+        if train_opt.get('identity_init', False) and self.opt['path'].get('pretrain_network_g') is None:
+            self.zero_residual_outputs()
+
         self.ema_decay = train_opt.get('ema_decay', 0)
         if self.ema_decay > 0:
             logger.info(f'Use Exponential Moving Average with decay: {self.ema_decay}')
@@ -179,6 +184,19 @@ class MPRNetModel(SRModel):
 
         self.setup_optimizers()
         self.setup_schedulers()
+
+    def zero_residual_outputs(self) -> None:
+        """Zero the layers that add each stage's residual, so training starts from the identity.
+
+        Every output then equals the input at iteration 0 instead of a random perturbation of it, which short
+        schedules (and small data) would otherwise spend their first iterations undoing.
+        """
+        bare = self.get_bare_model(self.net_g)
+        with torch.no_grad():
+            for name in RESIDUAL_OUTPUT_LAYERS:
+                for param in bare.get_submodule(name).parameters():
+                    param.zero_()
+        get_root_logger().info(f'identity_init: zeroed {", ".join(RESIDUAL_OUTPUT_LAYERS)}')
 
     def setup_optimizers(self) -> None:
         """Build ``optim_g`` (Adam, AdamW, SGD, ...) over the trainable parameters of net_g."""

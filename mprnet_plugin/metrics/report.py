@@ -11,6 +11,7 @@ report beyond a plain mean, all configured in the test option file:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -125,7 +126,7 @@ def float_per_image(dataset_opt: Mapping[str, Any], npy_dir: Path, metric_opts: 
 
 def bundle_dnd(npy_dir: Path, out_dir: Path) -> int:
     """Write DND's submission files from the saved ``<image>_<crop>.npy`` outputs; returns the number of crops."""
-    from mprnet_plugin.data.dnd import write_dnd_submission
+    from mprnet_plugin.data.dnd_submission import write_dnd_submission
 
     crops = {p.stem: np.load(p) for p in sorted(npy_dir.glob('*.npy'))}
     if not crops:
@@ -282,7 +283,8 @@ def test_options_from_argv(argv: Iterable[str], root: Optional[str] = None) -> D
     saved = sys.argv
     sys.argv = [saved[0]] + args
     try:
-        opt, _ = parse_options(root or os.getcwd(), is_train=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # its 'Disable distributed.' would be misleading here
+            opt, _ = parse_options(root or os.getcwd(), is_train=False)
     finally:
         sys.argv = saved
     return opt

@@ -132,6 +132,14 @@ def test_model_starts_from_an_authors_checkpoint(tmp_path):
         torch.testing.assert_close(model.generator.state_dict()[k], v)
 
 
+def test_identity_init_starts_every_stage_at_its_input():
+    model = tiny_restorer(identity_init=True)
+    x = torch.rand(1, 3, 32, 40)
+    with torch.no_grad():
+        for out in model(x, mode='tensor'):
+            torch.testing.assert_close(out, x)
+
+
 # ------------------------------------------------------------------------------------------ metric
 def test_metric_calls_the_registered_metric_functions():
     metric = BasicSRMetric(dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False),

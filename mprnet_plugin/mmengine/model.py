@@ -10,6 +10,7 @@ from torch import Tensor
 
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from mprnet_plugin.checkpoint import load_mprnet_checkpoint
+from mprnet_plugin.models.mprnet_model import RESIDUAL_OUTPUT_LAYERS
 from mprnet_plugin.restore import restore
 
 ForwardResult = Union[Dict[str, Tensor], List[Dict[str, Any]], List[Tensor]]
@@ -37,12 +38,15 @@ class MPRNetRestorer(BaseModel):
         data_preprocessor: default ``RestorationDataPreprocessor``.
         tile / tile_overlap / tile_batch: restore validation images in tiles (None: whole images, padded to 8).
         pretrained / pretrained_key: weights to start from, in any layout ``mprnet_plugin.checkpoint`` reads.
+        identity_init: without ``pretrained``, zero the layers that add each stage's residual to its input image, so
+            training starts from the identity (as the BasicSR side's ``train.identity_init``; for short schedules).
     """
 
     def __init__(self, generator: Dict[str, Any], loss: Optional[Dict[str, Any]] = None,
                  data_preprocessor: Optional[Dict[str, Any]] = None, tile: Optional[int] = None,
                  tile_overlap: int = 32, tile_batch: int = 1, pretrained: Optional[str] = None,
-                 pretrained_key: Optional[str] = None, init_cfg: Optional[Dict[str, Any]] = None) -> None:
+                 pretrained_key: Optional[str] = None, identity_init: bool = False,
+                 init_cfg: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type='RestorationDataPreprocessor'),
                          init_cfg=init_cfg)
         self.generator = build_from_basicsr(ARCH_REGISTRY, generator, 'generator')
@@ -50,6 +54,11 @@ class MPRNetRestorer(BaseModel):
         self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
         if pretrained:
             load_mprnet_checkpoint(self.generator, pretrained, key=pretrained_key)
+        elif identity_init:
+            with torch.no_grad():
+                for name in RESIDUAL_OUTPUT_LAYERS:
+                    for param in self.generator.get_submodule(name).parameters():
+                        param.zero_()
 
     def forward(self, inputs: Tensor, data_samples: Optional[Sequence[Dict[str, Any]]] = None,
                 mode: str = 'tensor') -> ForwardResult:

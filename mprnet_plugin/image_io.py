@@ -183,6 +183,24 @@ class ImageLayout:
     alpha: Optional[np.ndarray] = field(default=None, repr=False)
 
 
+def to_model_channels(x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor], bool]:
+    """Split an (N, C, H, W) RGB-ordered image batch, C in 1-4 (gray, gray+alpha, RGB, RGBA), into the (N, 3, H, W)
+    colour the model takes (gray repeated), the alpha plane or None, and whether it was gray."""
+    if x.dim() != 4 or x.shape[1] not in (1, 2, 3, 4):
+        raise ValueError(f'expected an (N, C, H, W) image batch with C in 1-4; got shape {tuple(x.shape)}')
+    channels = x.shape[1]
+    alpha = x[:, -1:] if channels in (2, 4) else None
+    gray = channels < 3
+    colour = x[:, :1].expand(-1, 3, -1, -1) if gray else x[:, :3]
+    return colour, alpha, gray
+
+
+def from_model_channels(rgb: torch.Tensor, alpha: Optional[torch.Tensor], gray: bool) -> torch.Tensor:
+    """The inverse of ``to_model_channels``: gray as the mean of the three output planes, alpha appended."""
+    out = rgb.mean(1, keepdim=True) if gray else rgb  # the mean inverts repeating one plane three times
+    return out if alpha is None else torch.cat([out, alpha.to(out.dtype)], dim=1)
+
+
 def array_to_tensor(img: np.ndarray, bgr: bool = True) -> Tuple[torch.Tensor, ImageLayout]:
     """A stored H x W (x C) array as a (1, 3, H, W) float32 RGB tensor in [0, 1], and the layout to store it back.
 
@@ -201,9 +219,8 @@ def array_to_tensor(img: np.ndarray, bgr: bool = True) -> Tuple[torch.Tensor, Im
     tensor = torch.from_numpy(np.ascontiguousarray(colour, dtype=np.float32)).permute(2, 0, 1)[None]
     if peak != 1.0:
         tensor = tensor / peak
-    gray = colour.shape[2] == 1
-    if gray:
-        tensor = tensor.expand(-1, 3, -1, -1)
+    # Alpha stays in the layout as stored, so it comes back bit for bit; only the colour goes through the model.
+    tensor, _, gray = to_model_channels(tensor)
     return tensor.contiguous(), ImageLayout(img.dtype, channels, gray, bgr, alpha)
 
 
@@ -213,11 +230,8 @@ def tensor_to_array(tensor: torch.Tensor, layout: ImageLayout) -> np.ndarray:
         if tensor.shape[0] != 1:
             raise ValueError(f'expected one image; got a batch of shape {tuple(tensor.shape)}')
         tensor = tensor[0]
-    values = tensor.detach().float().cpu().clamp_(0, 1)
-    if layout.gray:
-        # The input was one plane repeated three times: its inverse is the mean of the three output planes.
-        values = values.mean(0, keepdim=True)
-    elif layout.bgr:
+    values = from_model_channels(tensor.detach().float().cpu().clamp(0, 1)[None], None, layout.gray)[0]
+    if layout.bgr and not layout.gray:
         values = values.flip(0)
     out = quantize(values.permute(1, 2, 0).numpy(), layout.dtype)
     if layout.alpha is not None:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS, SIZE_MULTIPLE
 from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint
-from mprnet_plugin.image_io import array_to_tensor, tensor_to_array
+from mprnet_plugin.image_io import array_to_tensor, from_model_channels, tensor_to_array, to_model_channels
 from mprnet_plugin.restore import restore_with_fallback
 
 logger = logging.getLogger(__name__)
@@ -145,25 +145,18 @@ class Restorer:
     def restore_image_tensor(self, image: Tensor) -> Tensor:
         """Restore a (C, H, W) or (N, C, H, W) tensor (C: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; float in [0, 1] or
         uint8); the result has its shape, dtype and device, with any alpha channel passed through."""
+        if image.dim() not in (3, 4):
+            raise ValueError(f'expected a (C, H, W) or (N, C, H, W) image tensor; got shape {tuple(image.shape)}')
         batched = image.dim() == 4
         x = image if batched else image[None]
-        if x.dim() != 4 or x.shape[1] not in (1, 2, 3, 4):
-            raise ValueError(f'expected a (C, H, W) or (N, C, H, W) image tensor with C in 1-4; got shape '
-                             f'{tuple(image.shape)}')
         if x.dtype == torch.uint8:
             values = x.float() / 255
         elif x.is_floating_point():
             values = x.float()
         else:
             raise ValueError(f'expected a float tensor in [0, 1] or a uint8 tensor; got {x.dtype}')
-        channels = x.shape[1]
-        alpha = values[:, -1:] if channels in (2, 4) else None
-        colour = values[:, :3] if channels >= 3 else values[:, :1].expand(-1, 3, -1, -1)
-        out = self.restore_tensor(colour).clamp_(0, 1)
-        if channels < 3:
-            out = out.mean(1, keepdim=True)  # the inverse of repeating one plane three times
-        if alpha is not None:
-            out = torch.cat([out, alpha], dim=1)
+        colour, alpha, gray = to_model_channels(values)
+        out = from_model_channels(self.restore_tensor(colour).clamp_(0, 1), alpha, gray)
         out = (out * 255).round_().to(torch.uint8) if x.dtype == torch.uint8 else out.to(x.dtype)
         if alpha is not None:
             out[:, -1:] = x[:, -1:]  # untouched, bit for bit

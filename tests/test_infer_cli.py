@@ -171,6 +171,8 @@ def test_restorer_api_arrays_and_tensors(net, checkpoints):
     assert restorer((x[:1] * 255).round().to(torch.uint8)).dtype == torch.uint8
     with pytest.raises(TypeError, match='list'):
         restorer([1, 2])
+    with pytest.raises(ValueError, match='C in 1-4; got shape .*5, 30, 26'):
+        restorer(torch.rand(5, 30, 26))
 
 
 def test_restorer_batch_precision_and_device_options(net):

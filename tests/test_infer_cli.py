@@ -16,6 +16,7 @@ from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.checkpoint import CheckpointError
 from mprnet_plugin.cli.infer import main as infer_main
 from mprnet_plugin.image_io import read_image, write_image
+from mprnet_plugin.inference import matching_preset
 from mprnet_plugin.restore import restore
 
 
@@ -209,3 +210,15 @@ def test_console_script_runs(checkpoints, inputs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / 'o' / 'rgb.png').is_file()
     assert 'img/s' in result.stderr and '1 written' in result.stderr
+
+
+def test_task_label_is_checked_against_the_checkpoint_width(tmp_path, caplog):
+    torch.manual_seed(0)
+    path = tmp_path / 'model_deraining.pth'
+    torch.save({'state_dict': MPRNet(preset='deraining').state_dict()}, path)
+    write_image(tmp_path / 'in' / 'x.png', np.full((16, 24, 3), 128, np.uint8))
+    with caplog.at_level(logging.INFO, logger='mprnet_plugin'):
+        assert run_infer('--weights', path, '--input', tmp_path / 'in', '--output', tmp_path / 'out',
+                         '--task', 'deblurring') == 0
+    assert 'deraining preset' in caplog.text and '--task deblurring' in caplog.text
+    assert matching_preset(MPRNet(**TINY_MPRNET).config) is None

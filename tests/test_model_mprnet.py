@@ -193,3 +193,20 @@ def test_identity_init_starts_every_stage_at_the_input():
     model.feed_data({'lq': lq, 'gt': torch.rand(1, 3, 32, 40)})
     model.optimize_parameters(1)
     assert model.net_g.tail.weight.abs().sum() > 0  # and it trains away from it
+
+
+def test_compile_failure_falls_back_to_eager():
+    import torch._dynamo
+
+    @torch._dynamo.register_backend
+    def mprnet_test_failing_backend(graph_module, example_inputs):
+        raise RuntimeError('this backend cannot compile anything')
+
+    model = MPRNetModel(model_options(train={'compile': {'backend': 'mprnet_test_failing_backend'}}))
+    assert model.compiled_net_g is not None
+    before = model.net_g.tail.weight.detach().clone()
+    model.feed_data({'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)})
+    model.optimize_parameters(1)
+    assert model.compiled_net_g is None  # fell back, and the step still happened in eager mode
+    assert not torch.equal(model.net_g.tail.weight, before)
+    assert math.isfinite(model.get_current_log()['l_total'])

@@ -178,9 +178,12 @@ class MPRNetModel(SRModel):
 
         self.compiled_net_g: Optional[nn.Module] = None
         self.compile_checked = False
-        if train_opt.get('compile', False):
-            logger.info('Compiling net_g with torch.compile for training (the first iterations are slow)')
-            self.compiled_net_g = torch.compile(self.net_g)
+        compile_opt = train_opt.get('compile', False)
+        if compile_opt:
+            # true, or torch.compile's own arguments: {mode: max-autotune, backend: inductor, dynamic: false}
+            kwargs = dict(compile_opt) if isinstance(compile_opt, Mapping) else {}
+            logger.info(f'Compiling net_g with torch.compile({kwargs}) for training (the first iterations are slow)')
+            self.compiled_net_g = torch.compile(self.net_g, **kwargs)
 
         self.setup_optimizers()
         self.setup_schedulers()

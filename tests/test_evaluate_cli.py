@@ -79,6 +79,20 @@ def test_realblur_metrics_in_parallel_workers(folders, tmp_path):
     assert 25 < serial.metrics['psnr'] < 45 and 0.5 < serial.metrics['ssim'] <= 1
 
 
+def test_targets_read_from_a_basicsr_lmdb(folders, tmp_path):
+    from mprnet_plugin.data.lmdb_writer import write_lmdb
+
+    targets, outputs, _ = folders
+    lmdb_path = tmp_path / 'target.lmdb'
+    write_lmdb(lmdb_path, [(p.stem, p) for p in sorted(targets.glob('*.png'))])
+    args = ['--output', str(outputs), '--benchmark', 'deraining', '--suffix', '_MPRNet']
+    from_lmdb = main(args + ['--target', str(lmdb_path), '--save-dir', str(tmp_path / 'a')])
+    from_folder = main(args + ['--target', str(targets), '--save-dir', str(tmp_path / 'b')])
+    assert from_lmdb.per_image == from_folder.per_image and from_lmdb.num_images == 3
+    with pytest.raises(EvaluationError, match='meta_info'):
+        main(args + ['--target', str(tmp_path / 'empty.lmdb')])
+
+
 def test_bad_folders_and_options_are_named(folders, tmp_path):
     targets, outputs, _ = folders
     with pytest.raises(EvaluationError, match='no output'):  # outputs carry a suffix the command was not told about

@@ -4,6 +4,8 @@ For results produced elsewhere (another framework, the authors' scripts, ``mprne
 targets by file name (``--suffix`` is the text outputs add to the target's stem, like BasicSR's ``val.suffix``).
 Outputs may be image files or float32 RGB ``.npy`` arrays in [0, 1] (``val.save_npy``); the float metrics score
 ``.npy`` outputs unrounded, and 8-bit metrics round them first as BasicSR's ``tensor2img`` does (half to even).
+Targets may be a folder of images or ``.npy`` files, or a BasicSR LMDB (``mprnet-prep``'s ``target.lmdb``), whose
+keys are the names.
 """
 from __future__ import annotations
 
@@ -11,13 +13,18 @@ import argparse
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from mprnet_plugin.image_io import is_image_file, read_image
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS, FLOAT_METRIC_TYPES, PAPER_RESULTS
 from mprnet_plugin.metrics.report import SummaryRow, format_console, mean_metrics, write_summary
+
+
+# Where an image comes from: a file, or (LMDB folder, key).
+Source = Union[Path, Tuple[str, str]]
+_lmdb_clients: Dict[str, Any] = {}
 
 
 class EvaluationError(ValueError):
@@ -40,28 +47,56 @@ def list_results(folder: os.PathLike, what: str) -> List[Path]:
     return files
 
 
-def pair_outputs(outputs: Sequence[Path], targets: Sequence[Path], suffix: str = '') -> List[Tuple[str, Path, Path]]:
-    """``(name, output, target)`` for every target, matching the output named ``<target stem><suffix>.<ext>``."""
+def list_targets(target: os.PathLike) -> List[Tuple[str, Source]]:
+    """``(name, source)`` of every target: the files of a folder by stem, or the keys of a BasicSR LMDB."""
+    target = Path(target)
+    if target.name.endswith('.lmdb'):
+        from mprnet_plugin.data.lmdb_writer import lmdb_keys
+
+        if not (target / 'meta_info.txt').is_file():
+            raise EvaluationError(f'target LMDB {str(target)!r} has no meta_info.txt: not a BasicSR LMDB')
+        return [(key, (str(target), key)) for key in lmdb_keys(target)]
+    return [(p.stem, p) for p in list_results(target, 'target')]
+
+
+def pair_outputs(outputs: Sequence[Path], targets: Sequence[Tuple[str, Source]], suffix: str = ''
+                 ) -> List[Tuple[str, Path, Source]]:
+    """``(name, output, target)`` for every target, matching the output named ``<target name><suffix>.<ext>``."""
     by_stem: Dict[str, Path] = {}
     for path in outputs:
         if path.stem in by_stem:
             raise EvaluationError(f'two outputs share the name {path.stem!r}: {by_stem[path.stem]} and {path}')
         by_stem[path.stem] = path
     pairs, missing = [], []
-    for target in targets:
-        output = by_stem.get(target.stem + suffix)
+    for name, target in targets:
+        output = by_stem.get(name + suffix)
         if output is None:
-            missing.append(f'{target.stem}{suffix}.*')
+            missing.append(f'{name}{suffix}.*')
         else:
-            pairs.append((target.stem, output, target))
+            pairs.append((name, output, target))
     if missing:
         raise EvaluationError(f'{len(missing)} of {len(targets)} targets have no output (with suffix {suffix!r}), '
                               f'e.g. {missing[:3]}; outputs found: {[p.name for p in outputs[:3]]}')
     return pairs
 
 
-def load_result(path: Path) -> np.ndarray:
-    """An output or target as metrics take it: an image file as stored (BGR), a ``.npy`` as float32 BGR in [0, 1]."""
+def read_lmdb_image(lmdb_path: str, key: str) -> np.ndarray:
+    """One image of a BasicSR LMDB as stored (BGR), read with BasicSR's own client (one per LMDB and process)."""
+    from basicsr.utils import FileClient, imfrombytes
+
+    if lmdb_path not in _lmdb_clients:
+        _lmdb_clients[lmdb_path] = FileClient('lmdb', db_paths=[lmdb_path], client_keys=['target'])
+    content = _lmdb_clients[lmdb_path].get(key, 'target')
+    img = imfrombytes(content, flag='unchanged') if content is not None else None
+    if img is None:
+        raise EvaluationError(f'key {key!r} of LMDB {lmdb_path!r} is missing or not an image')
+    return img
+
+
+def load_result(path: Source) -> np.ndarray:
+    """An output or target as metrics take it: an image as stored (BGR), a ``.npy`` as float32 BGR in [0, 1]."""
+    if isinstance(path, tuple):
+        return read_lmdb_image(*path)
     if path.suffix.lower() != '.npy':
         return read_image(path)
     array = np.load(path)
@@ -77,7 +112,7 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def score_pair(job: Tuple[str, Path, Path, Mapping[str, Mapping[str, Any]]]) -> Tuple[str, Dict[str, float]]:
+def score_pair(job: Tuple[str, Path, Source, Mapping[str, Mapping[str, Any]]]) -> Tuple[str, Dict[str, float]]:
     """All metrics of one output/target pair (runs in worker processes)."""
     import mprnet_plugin  # noqa: F401  (host fixes and metric registration in a fresh worker)
     from basicsr.metrics import calculate_metric
@@ -115,7 +150,7 @@ def evaluate_folders(output_dir: os.PathLike, target_dir: os.PathLike, metric_op
     """Score every output against its target; returns a summary row with the means and the per-image values."""
     from tqdm import tqdm
 
-    pairs = pair_outputs(list_results(output_dir, 'output'), list_results(target_dir, 'target'), suffix)
+    pairs = pair_outputs(list_results(output_dir, 'output'), list_targets(target_dir), suffix)
     jobs = [(n, o, t, metric_opts) for n, o, t in pairs]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -146,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line options of ``mprnet-eval``."""
     parser = argparse.ArgumentParser(prog='mprnet-eval', description=__doc__.split('\n\n')[0])
     parser.add_argument('--output', required=True, help='folder of restored images or float32 RGB .npy outputs')
-    parser.add_argument('--target', required=True, help='folder of ground-truth images (or .npy)')
+    parser.add_argument('--target', required=True,
+                        help="folder of ground-truth images (or .npy), or a BasicSR LMDB (mprnet-prep's target.lmdb)")
     parser.add_argument('--benchmark', choices=sorted(BENCHMARK_METRICS),
                         help="the benchmark whose protocol to follow (its 'psnr' and 'ssim', see the README)")
     parser.add_argument('--metric', action='append', default=[], metavar='TYPE',

@@ -32,28 +32,34 @@ def install_torchvision_functional_tensor_alias() -> bool:
 install_torchvision_functional_tensor_alias()
 
 
-def allow_mmengine_checkpoint_globals() -> bool:
-    """Let ``torch.load(weights_only=True)`` read MMEngine checkpoints (torch >= 2.6 refuses them by default).
+def mmengine_checkpoint_safe_globals() -> list:
+    """The non-tensor types MMEngine pickles into its checkpoints (empty when mmengine is not installed).
 
-    MMEngine stores its ``HistoryBuffer`` log buffers and numpy scalars/arrays beside the weights. Returns True when
-    the types were registered (mmengine importable), False otherwise.
+    Its message hub holds ``HistoryBuffer`` log buffers, whose statistics table pickles as
+    ``getattr(HistoryBuffer, name)``, and its meta holds numpy scalars and arrays.
     """
     try:
         import numpy as np
         from mmengine.logging import HistoryBuffer
     except ImportError:
-        return False
-    np_multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-    safe = [HistoryBuffer, np.ndarray, np.dtype, np_multiarray._reconstruct, np_multiarray.scalar]
+        return []
+    np_multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    safe = [HistoryBuffer, getattr, np.ndarray, np.dtype, np_multiarray._reconstruct, np_multiarray.scalar]
     safe += [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool', 'uint8')]
-    torch_serialization().add_safe_globals(safe)
-    return True
+    return safe
 
 
-def torch_serialization():  # small indirection so importing this module does not import torch first
-    """``torch.serialization``, imported on first use."""
+def allow_mmengine_checkpoint_globals() -> bool:
+    """Let every ``torch.load(weights_only=True)`` read MMEngine checkpoints (torch >= 2.6 refuses them by default).
+
+    Needed where MMEngine itself calls ``torch.load`` (Runner resume and ``load_from``). Returns False when mmengine
+    is not installed.
+    """
     import torch.serialization
-    return torch.serialization
+    safe = mmengine_checkpoint_safe_globals()
+    if safe:
+        torch.serialization.add_safe_globals(safe)
+    return bool(safe)
 
 
 # --- BasicSR 1.4.2 launch, distributed and resume fixes -----------------------------------------------------------

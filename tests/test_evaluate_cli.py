@@ -8,8 +8,8 @@ import pytest
 import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads; registers the metrics)
 from basicsr.metrics import calculate_metric
 
-from mprnet_plugin.cli.evaluate import EvaluationError, main
-from mprnet_plugin.image_io import read_image, write_image
+from mprnet_plugin.cli.evaluate import EvaluationError, main, run
+from mprnet_plugin.image_io import ImageReadError, read_image, write_image
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS
 
 
@@ -35,7 +35,7 @@ def folders(tmp_path):
 
 def test_benchmark_metrics_match_direct_calls_and_files_are_written(folders, tmp_path):
     targets, outputs, _ = folders
-    row = main(['--output', str(outputs), '--target', str(targets), '--benchmark', 'gopro', '--suffix', '_MPRNet',
+    row = run(['--output', str(outputs), '--target', str(targets), '--benchmark', 'gopro', '--suffix', '_MPRNet',
                 '--paper', 'GoPro', '--save-dir', str(tmp_path / 'report')])
     assert row.num_images == 3 and set(row.metrics) == set(BENCHMARK_METRICS['gopro'])
     for name, values in row.per_image.items():
@@ -57,7 +57,7 @@ def test_benchmark_metrics_match_direct_calls_and_files_are_written(folders, tmp
 
 def test_npy_outputs_are_scored_unrounded_by_float_metrics(folders, tmp_path):
     targets, outputs, npys = folders
-    row = main(['--output', str(npys), '--target', str(targets), '--benchmark', 'sidd', '--metric', 'calculate_psnr',
+    row = run(['--output', str(npys), '--target', str(targets), '--benchmark', 'sidd', '--metric', 'calculate_psnr',
                 '--save-dir', str(tmp_path / 'r')])
     for name, values in row.per_image.items():
         output = np.load(npys / f'{name}.npy')
@@ -71,9 +71,9 @@ def test_npy_outputs_are_scored_unrounded_by_float_metrics(folders, tmp_path):
 
 def test_realblur_metrics_in_parallel_workers(folders, tmp_path):
     targets, outputs, _ = folders
-    serial = main(['--output', str(outputs), '--target', str(targets), '--benchmark', 'realblur', '--suffix',
+    serial = run(['--output', str(outputs), '--target', str(targets), '--benchmark', 'realblur', '--suffix',
                    '_MPRNet', '--save-dir', str(tmp_path / 'a')])
-    parallel = main(['--output', str(outputs), '--target', str(targets), '--benchmark', 'realblur', '--suffix',
+    parallel = run(['--output', str(outputs), '--target', str(targets), '--benchmark', 'realblur', '--suffix',
                      '_MPRNet', '--workers', '2', '--save-dir', str(tmp_path / 'b')])
     assert parallel.per_image == serial.per_image
     assert 25 < serial.metrics['psnr'] < 45 and 0.5 < serial.metrics['ssim'] <= 1
@@ -86,23 +86,31 @@ def test_targets_read_from_a_basicsr_lmdb(folders, tmp_path):
     lmdb_path = tmp_path / 'target.lmdb'
     write_lmdb(lmdb_path, [(p.stem, p) for p in sorted(targets.glob('*.png'))])
     args = ['--output', str(outputs), '--benchmark', 'deraining', '--suffix', '_MPRNet']
-    from_lmdb = main(args + ['--target', str(lmdb_path), '--save-dir', str(tmp_path / 'a')])
-    from_folder = main(args + ['--target', str(targets), '--save-dir', str(tmp_path / 'b')])
+    from_lmdb = run(args + ['--target', str(lmdb_path), '--save-dir', str(tmp_path / 'a')])
+    from_folder = run(args + ['--target', str(targets), '--save-dir', str(tmp_path / 'b')])
     assert from_lmdb.per_image == from_folder.per_image and from_lmdb.num_images == 3
     with pytest.raises(EvaluationError, match='meta_info'):
-        main(args + ['--target', str(tmp_path / 'empty.lmdb')])
+        run(args + ['--target', str(tmp_path / 'empty.lmdb')])
 
 
 def test_bad_folders_and_options_are_named(folders, tmp_path):
     targets, outputs, _ = folders
     with pytest.raises(EvaluationError, match='no output'):  # outputs carry a suffix the command was not told about
-        main(['--output', str(outputs), '--target', str(targets), '--benchmark', 'gopro'])
+        run(['--output', str(outputs), '--target', str(targets), '--benchmark', 'gopro'])
     with pytest.raises(EvaluationError, match='does not exist'):
-        main(['--output', str(tmp_path / 'nowhere'), '--target', str(targets), '--benchmark', 'gopro'])
+        run(['--output', str(tmp_path / 'nowhere'), '--target', str(targets), '--benchmark', 'gopro'])
     with pytest.raises(EvaluationError, match='not a registered metric'):
-        main(['--output', str(outputs), '--target', str(targets), '--metric', 'calculate_psnr_typo'])
+        run(['--output', str(outputs), '--target', str(targets), '--metric', 'calculate_psnr_typo'])
     with pytest.raises(EvaluationError, match='--benchmark or at least one --metric'):
-        main(['--output', str(outputs), '--target', str(targets), '--suffix', '_MPRNet'])
+        run(['--output', str(outputs), '--target', str(targets), '--suffix', '_MPRNet'])
     (targets / 'scene183_7.png').write_bytes(b'not a png')
-    with pytest.raises(Exception, match='scene183_7.png'):
-        main(['--output', str(outputs), '--target', str(targets), '--benchmark', 'gopro', '--suffix', '_MPRNet'])
+    with pytest.raises(ImageReadError, match='scene183_7.png'):
+        run(['--output', str(outputs), '--target', str(targets), '--benchmark', 'gopro', '--suffix', '_MPRNet'])
+
+
+def test_console_script_exit_codes(folders, tmp_path, capsys):
+    targets, outputs, _ = folders
+    args = ['--output', str(outputs), '--target', str(targets), '--benchmark', 'gopro', '--save-dir', str(tmp_path)]
+    assert main(args + ['--suffix', '_MPRNet']) == 0
+    assert main(args) == 1  # no output matches without the suffix
+    assert 'mprnet-eval: error:' in capsys.readouterr().err

@@ -10,14 +10,18 @@ keys are the names.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from mprnet_plugin.image_io import is_image_file, read_image
+from mprnet_plugin.fileio import atomic_write_text  # (the package's import installs the host fixes, registers metrics)
+from mprnet_plugin.image_io import ImageReadError, is_image_file, read_image
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS, FLOAT_METRIC_TYPES, PAPER_RESULTS
 from mprnet_plugin.metrics.report import SummaryRow, format_console, mean_metrics, write_summary
 
@@ -114,7 +118,6 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 
 def score_pair(job: Tuple[str, Path, Source, Mapping[str, Mapping[str, Any]]]) -> Tuple[str, Dict[str, float]]:
     """All metrics of one output/target pair (runs in worker processes)."""
-    import mprnet_plugin  # noqa: F401  (host fixes and metric registration in a fresh worker)
     from basicsr.metrics import calculate_metric
 
     name, output_path, target_path, metric_opts = job
@@ -163,11 +166,6 @@ def evaluate_folders(output_dir: os.PathLike, target_dir: os.PathLike, metric_op
 
 def write_per_image_csv(row: SummaryRow, path: os.PathLike) -> None:
     """One line per image with each metric, unrounded."""
-    import csv
-    import io
-
-    from mprnet_plugin.fileio import atomic_write_text
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     names = list(row.metrics)
@@ -197,11 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> SummaryRow:
-    """Score a folder of outputs, print the table and write it as CSV and Markdown."""
+def run(argv: Optional[List[str]] = None) -> SummaryRow:
+    """Score a folder of outputs, print the table and write it as CSV and Markdown; returns the summary row."""
     args = build_parser().parse_args(argv)
-    import mprnet_plugin  # noqa: F401  (host fixes and metric registration)
-
     name = args.name or Path(args.output).resolve().name
     row = evaluate_folders(args.output, args.target, metric_options(args.benchmark, args.metric), args.suffix,
                            max(1, args.workers), name)
@@ -213,5 +209,15 @@ def main(argv: Optional[List[str]] = None) -> SummaryRow:
     return row
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    """``mprnet-eval``: 0 on success, 1 with a one-line reason on bad input."""
+    try:
+        run(argv)
+    except (EvaluationError, ImageReadError) as err:
+        print(f'mprnet-eval: error: {err}', file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -15,7 +15,6 @@ import contextlib
 import csv
 import io
 import json
-import logging
 import math
 import os
 import platform
@@ -29,8 +28,6 @@ import numpy as np
 
 from mprnet_plugin.fileio import atomic_write_text
 from mprnet_plugin.metrics.benchmarks import FLOAT_METRIC_TYPES, PAPER_RESULTS
-
-logger = logging.getLogger('basicsr')
 
 VERSION_PACKAGES = ('mprnet_plugin', 'torch', 'torchvision', 'basicsr', 'mmengine', 'numpy', 'opencv-python',
                     'scikit-image', 'scipy')

@@ -340,7 +340,7 @@ def test_demo_config_trains_on_the_demo_set_layout(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)  # the demo config reads demo_output/data relative to the working directory
     build_demo_dataset('demo_output/data', train_images=('coffee',), test_images=('rocket',), train_copies=1,
-                       test_copies=1, max_side=160)
+                       test_copies=1, max_side=256)
     config = GOPRO_CONFIG.parent / 'mprnet_demo.py'
     mm_train.main([str(config), '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
                    'train_dataloader.batch_size=1', 'train_dataloader.num_workers=0',

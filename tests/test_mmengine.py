@@ -312,6 +312,23 @@ def test_gopro_recipe_is_the_authors_schedule_and_builds():
     assert DATASETS.get(cfg.train_dataloader.dataset.type) is BasicSRPairedDataset
 
 
+def test_cpu_distributed_start_needs_the_launchers_environment(monkeypatch):
+    import torch.distributed as dist
+
+    from mprnet_plugin.compat import init_mmengine_cpu_distributed
+
+    if torch.cuda.is_available():
+        pytest.skip('on CUDA machines MMEngine starts the process group itself')
+    assert not dist.is_initialized()
+    for name in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    assert init_mmengine_cpu_distributed('none') is False
+    with pytest.raises(RuntimeError, match='RANK.*torchrun'):
+        init_mmengine_cpu_distributed('pytorch')
+    with pytest.raises(ValueError, match='mpi'):
+        init_mmengine_cpu_distributed('mpi')
+
+
 def test_amp_option_says_it_needs_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this checks the message shown on machines without CUDA')

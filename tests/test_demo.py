@@ -32,9 +32,10 @@ def test_demo_set_is_read_by_basicsr_and_reproducible(tmp_path):
     from basicsr.metrics import calculate_psnr
 
     kwargs = dict(train_images=('astronaut', 'coffee'), test_images=('chelsea',), train_copies=2, test_copies=2,
-                  max_side=128)
+                  max_side=128, train_crop=(64, 32))
     data = build_demo_dataset(tmp_path / 'a', **kwargs)
-    assert data.train_keys == ('astronaut_k01', 'astronaut_k02', 'coffee_k01', 'coffee_k02')
+    # Training pairs cut into 64x64 crops: 3 x 3 of the 128x128 astronaut, 2 x 3 of the 85x128 coffee, per copy.
+    assert len(data.train_keys) == 2 * 9 + 2 * 6 and data.train_keys[:2] == ('astronaut_k01_s001', 'astronaut_k01_s002')
     assert data.test_keys == ('chelsea_k01', 'chelsea_k02')
     # Same arguments and seed: the same pixels; another seed: other shakes.
     again = build_demo_dataset(tmp_path / 'b', **kwargs)
@@ -60,7 +61,7 @@ def test_demo_set_is_read_by_basicsr_and_reproducible(tmp_path):
 
 def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / 'demo_output'
-    cmd = [sys.executable, '-m', 'mprnet_plugin.cli.demo', '--out', str(out), '--total-iter', '3', '--max-side', '160',
+    cmd = [sys.executable, '-m', 'mprnet_plugin.cli.demo', '--out', str(out), '--total-iter', '3', '--max-side', '200',
            '--train-copies', '1']
     proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, **SUBPROCESS_ENV_THREADS}, capture_output=True,
                           text=True, timeout=400)

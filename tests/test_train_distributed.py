@@ -63,6 +63,45 @@ def test_two_cpu_processes_train_in_lockstep(tmp_path):
         assert torch.equal(value, rank0['weights'][name]), name
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def test_slurm_launcher_starts_two_cpu_tasks(tmp_path):
+    """What srun does: one process per task with SLURM_* variables; the launcher derives rank and master from them."""
+    import os
+    import stat
+
+    from test_train_pipeline import SUBPROCESS_ENV, paired_dataset, train_options, write_lmdb_pairs, write_yml
+
+    lq, gt = write_lmdb_pairs(tmp_path / 'train', count=4, size=(40, 40), seed=6)
+    opt = train_options('slurm_run', {'train': paired_dataset('tiny_lmdb', lq, gt, 'train', backend='lmdb')},
+                        total_iter=2)
+    del opt['val']
+    opt['dist_params']['port'] = free_port()
+    yml = write_yml(tmp_path / 'slurm.yml', opt)
+    # SLURM's scontrol resolves the node list to host names; this one answers for a single local node.
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'scontrol').write_text('#!/bin/sh\necho 127.0.0.1\n')
+    (bin_dir / 'scontrol').chmod(stat.S_IRWXU)
+    procs = []
+    for rank in range(2):
+        env = {**SUBPROCESS_ENV, 'PATH': f'{bin_dir}{os.pathsep}{os.environ["PATH"]}', 'SLURM_PROCID': str(rank),
+               'SLURM_NTASKS': '2', 'SLURM_LOCALID': str(rank), 'SLURM_NODELIST': 'node001'}
+        procs.append(subprocess.Popen([sys.executable, '-m', 'mprnet_plugin.train', '-opt', str(yml), '--launcher',
+                                       'slurm'], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outputs = [proc.communicate(timeout=400)[0] for proc in procs]
+    assert [p.returncode for p in procs] == [0, 0], '\n'.join(o[-4000:] for o in outputs)
+    log = next((tmp_path / 'experiments' / 'slurm_run').glob('train_*.log')).read_text()
+    assert 'World size (gpu number): 2' in log and 'iter:       2' in log
+    assert (tmp_path / 'experiments' / 'slurm_run' / 'models' / 'net_g_latest.pth').is_file()
+
+
 if __name__ == '__main__':
     import mprnet_plugin  # noqa: F401
     from mprnet_plugin.train import main

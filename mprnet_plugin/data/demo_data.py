@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from mprnet_plugin.data.lmdb_writer import make_paired_lmdb
+from mprnet_plugin.data.lmdb_writer import lmdb_keys, make_paired_lmdb
 
 PathLike = Union[str, os.PathLike]
 
@@ -48,7 +48,7 @@ class DemoDataset:
     train_target: Path
     test_input: Path
     test_target: Path
-    train_keys: Tuple[str, ...]
+    train_keys: Tuple[str, ...]  # LMDB keys: ``<image>_k<j>``, with ``_s<n>`` per crop when training pairs are cut
     test_keys: Tuple[str, ...]
 
 
@@ -113,7 +113,8 @@ def degraded_pairs(names: Sequence[str], copies: int, rng: np.random.Generator, 
 def build_demo_dataset(root: PathLike, train_images: Sequence[str] = DEMO_TRAIN_IMAGES,
                        test_images: Sequence[str] = DEMO_TEST_IMAGES, train_copies: int = 8, test_copies: int = 2,
                        max_side: int = 512, blur_length: Tuple[float, float] = (5.0, 11.0),
-                       noise_sigma: float = 0.01, seed: int = 0, overwrite: bool = False) -> DemoDataset:
+                       noise_sigma: float = 0.01, train_crop: Optional[Tuple[int, int]] = (128, 64), seed: int = 0,
+                       overwrite: bool = False) -> DemoDataset:
     """Build the demo deblurring set under ``root`` and return where it is.
 
     Args:
@@ -123,6 +124,8 @@ def build_demo_dataset(root: PathLike, train_images: Sequence[str] = DEMO_TRAIN_
         max_side: photographs are shrunk so their longer side is at most this many pixels.
         blur_length: range of the shake path's extent in pixels (uniform); 5-11 is a mild shake.
         noise_sigma: Gaussian noise standard deviation on the 0-1 scale, added after blurring.
+        train_crop: ``(size, step)`` of the grid the training pairs are cut into (keys ``<key>_s001``...), so
+            that loading a random training patch decodes a small PNG; None stores whole images.
         seed: the whole set is a function of the arguments and this seed.
         overwrite: rewrite LMDBs even when complete ones from the same pixels exist (otherwise they are kept).
     """
@@ -135,7 +138,9 @@ def build_demo_dataset(root: PathLike, train_images: Sequence[str] = DEMO_TRAIN_
     test = degraded_pairs(test_images, test_copies, rng, max_side, blur_length, noise_sigma)
     paths = dict(train_input=root / 'train' / 'input.lmdb', train_target=root / 'train' / 'target.lmdb',
                  test_input=root / 'test' / 'input.lmdb', test_target=root / 'test' / 'target.lmdb')
-    make_paired_lmdb(train, paths['train_input'], paths['train_target'], overwrite=overwrite, desc='demo train set')
+    crop_size, step = train_crop if train_crop is not None else (None, None)
+    make_paired_lmdb(train, paths['train_input'], paths['train_target'], overwrite=overwrite, crop_size=crop_size,
+                     step=step, desc='demo train set')
     make_paired_lmdb(test, paths['test_input'], paths['test_target'], overwrite=overwrite, desc='demo held-out set')
-    return DemoDataset(root=root, train_keys=tuple(sorted(k for k, _, _ in train)),
-                       test_keys=tuple(sorted(k for k, _, _ in test)), **paths)
+    return DemoDataset(root=root, train_keys=tuple(sorted(lmdb_keys(paths['train_input']))),
+                       test_keys=tuple(sorted(lmdb_keys(paths['test_input']))), **paths)

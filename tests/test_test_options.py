@@ -62,7 +62,8 @@ def workspace(tmp_path_factory):
         'sidd': (raw / 'SIDD', 'SIDD', ['--splits', 'val']),
     }
     for name, (src, dst, extra) in sources.items():
-        assert prep([name, '--src', str(src), '--dst', str(root / 'datasets' / dst)] + extra) == 0
+        # One worker: forking this process, whose OpenCV and torch thread pools other tests have used, can hang.
+        assert prep([name, '--src', str(src), '--dst', str(root / 'datasets' / dst), '--workers', '1'] + extra) == 0
     shutil.move(mini.make_dnd(raw, n_images=DND_IMAGES), root / 'datasets' / 'DND')
     net = MPRNet(**TINY_MPRNET)
     with torch.no_grad():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -156,7 +157,8 @@ def evaluate_folders(output_dir: os.PathLike, target_dir: os.PathLike, metric_op
     pairs = pair_outputs(list_results(output_dir, 'output'), list_targets(target_dir), suffix)
     jobs = [(n, o, t, metric_opts) for n, o, t in pairs]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        # Fresh interpreters: a forked child of a process whose OpenCV/torch thread pools have run can hang.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as pool:
             results = list(tqdm(pool.map(score_pair, jobs), total=len(jobs), desc=name, unit='image'))
     else:
         results = [score_pair(job) for job in tqdm(jobs, desc=name, unit='image')]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -50,10 +51,23 @@ def console_command(script: str, module: str) -> List[str]:
     return [str(candidate)] if candidate.is_file() else [sys.executable, '-m', module]
 
 
+def step_environment() -> Dict[str, str]:
+    """The environment of the train/test steps: one compute thread when the CPUs are already busy.
+
+    OpenMP threads that find their cores taken spin and slow down every process on the machine, so unless the user
+    set OMP_NUM_THREADS, a machine whose load already exceeds its core count trains single-threaded.
+    """
+    env = dict(os.environ)
+    if 'OMP_NUM_THREADS' not in env and hasattr(os, 'getloadavg') and os.getloadavg()[0] >= (os.cpu_count() or 1):
+        env['OMP_NUM_THREADS'] = '1'
+        print(f'   (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: training single-threaded)')
+    return env
+
+
 def run_step(title: str, cmd: Sequence[str], cwd: Path) -> None:
     """Run one step in ``cwd`` with its output on the console; stop the demo if it fails."""
     print(f'\n== {title}\n$ (cd {cwd} && {" ".join(cmd)})', flush=True)
-    proc = subprocess.run(list(cmd), cwd=cwd)
+    proc = subprocess.run(list(cmd), cwd=cwd, env=step_environment())
     if proc.returncode != 0:
         raise SystemExit(f'mprnet-demo: {title} failed (exit {proc.returncode}); see the log above')
 

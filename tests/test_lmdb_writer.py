@@ -250,3 +250,14 @@ def test_killed_run_is_not_taken_for_complete_and_is_redone(tmp_path, caplog):
                for r in caplog.records)
     assert len(paired_dataset(tmp_path / 'in.lmdb', tmp_path / 'gt.lmdb')) == 6
     assert os.path.isdir(tmp_path / 'in.lmdb')
+
+
+@pytest.mark.timeout(180)
+def test_parallel_workers_after_torch_and_opencv_threads_ran(tmp_path):
+    """Workers must not inherit thread pools that already ran in this process (a forked child can deadlock)."""
+    import torch
+    torch.nn.functional.conv2d(torch.rand(1, 8, 64, 64), torch.rand(8, 8, 3, 3)).sum()
+    cv2.GaussianBlur(np.zeros((256, 256, 3), np.uint8), (5, 5), 1.0)
+    images = [(f'k{i}', np.full((24, 24, 3), i, np.uint8)) for i in range(6)]
+    assert lmdb_writer.write_lmdb(tmp_path / 'par.lmdb', images, workers=2) == 6
+    assert lmdb_keys(tmp_path / 'par.lmdb') == [k for k, _ in images]

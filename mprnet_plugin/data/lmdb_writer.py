@@ -118,9 +118,15 @@ def _parallel_map(fn: Callable, jobs: Sequence, workers: int) -> Iterator:
     if workers <= 1 or len(jobs) <= 1:
         yield from map(fn, jobs)
         return
-    # fork keeps start-up cheap and needs no importable __main__; encoding only touches numpy and OpenCV.
-    ctx = multiprocessing.get_context('fork') if 'fork' in multiprocessing.get_all_start_methods() else None
-    pool = (ctx or multiprocessing).Pool(min(workers, len(jobs)), initializer=cv2.setNumThreads, initargs=(1,))
+    # Not fork: a child forked from a process whose OpenMP/OpenCV thread pools have run can deadlock (seen after
+    # torch or cv2 work in the same process). A fork server starts clean, imports this module once, and forks
+    # cheap workers from there.
+    if 'forkserver' in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context('forkserver')
+        ctx.set_forkserver_preload([__name__])
+    else:
+        ctx = multiprocessing.get_context('spawn')
+    pool = ctx.Pool(min(workers, len(jobs)), initializer=cv2.setNumThreads, initargs=(1,))
     try:
         yield from pool.imap(fn, jobs, chunksize=1)
         pool.close()

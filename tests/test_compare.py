@@ -196,7 +196,7 @@ def test_iters_override_reaches_every_entry(pairs, tmp_path):
 def test_shipped_comparison_files_parse(tmp_path, monkeypatch):
     repo = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(tmp_path)  # the demo file builds its data set relative to the working folder
-    small = {'demo_data.max_side': 96, 'demo_data.train_copies': 1, 'demo_data.test_copies': 1}
+    small = {'demo_data.max_side': 200, 'demo_data.train_copies': 1, 'demo_data.test_copies': 1}
     opt = load_compare_options(repo / 'options' / 'compare' / 'demo.yml', small)
     assert (tmp_path / 'datasets/demo/train/input.lmdb').is_dir()
     assert [a['network']['type'] for a in opt['architectures']] == ['MPRNet', 'SwinIR', 'RIDNet', 'PlainUNet']
@@ -213,7 +213,7 @@ def test_demo_data_is_built_before_the_comparison(tmp_path):
     opt = {
         'name': 'demo-mini', 'output_dir': str(tmp_path / 'out'), 'device': 'cpu',
         'demo_data': {'root': str(root), 'train_images': ['astronaut'], 'test_images': ['chelsea'],
-                      'train_copies': 1, 'test_copies': 1, 'max_side': 40},
+                      'train_copies': 1, 'test_copies': 1, 'max_side': 40, 'train_crop': None},
         'datasets': {'val': {'dataroot_gt': str(root / 'test/target.lmdb'),
                              'dataroot_lq': str(root / 'test/input.lmdb'), 'io_backend': {'type': 'lmdb'}}},
         'profile': {'input_size': [16, 16], 'repeats': 1},

@@ -96,8 +96,14 @@ def test_compare_two_tiny_architectures(pairs, tmp_path, capsys):
     assert md.count('\n| ') == 4 and '| U-Net | PlainUNet |' in md and 'GMACs' in md
     rows = list(csv.DictReader((out / 'comparison.csv').open()))
     assert [r['architecture'] for r in rows] == ['MPRNet tiny', 'MPRNet tiny again', 'U-Net']
-    results = json.loads((out / 'comparison.json').read_text())
+    summary = json.loads((out / 'comparison.json').read_text())
+    results = summary['architectures']
     by_name = {r['name']: r for r in results}
+    val = pairs / 'val'
+    input_psnr = np.mean([calculate_psnr(cv2.imread(str(val / 'lq' / n)), cv2.imread(str(val / 'gt' / n)), 0)
+                          for n in ('000.png', '001.png')])
+    assert summary['inputs']['psnr'] == pytest.approx(input_psnr, abs=1e-6)
+    assert f"psnr {summary['inputs']['psnr']:.4f}" in md
 
     # Numbers are measured, not made up: MACs equal an independent count, PSNR equals scoring the saved weights.
     for name, network in (('MPRNet tiny', MPRNET), ('U-Net', UNET)):
@@ -126,9 +132,10 @@ def test_compare_two_tiny_architectures(pairs, tmp_path, capsys):
     # A re-run with nothing changed reuses every result; changing only the profile re-uses the trained weights.
     before = (out / 'archs' / by_name['U-Net']['slug'] / 'net.pth').stat().st_mtime_ns
     assert main(['-opt', str(yml), '--only', 'U-Net']) == 0
-    assert json.loads((out / 'comparison.json').read_text())[0]['fingerprint'] == by_name['U-Net']['fingerprint']
+    rerun = json.loads((out / 'comparison.json').read_text())['architectures'][0]
+    assert rerun['fingerprint'] == by_name['U-Net']['fingerprint']
     assert main(['-opt', str(yml), '--only', 'U-Net', '--set', 'profile.input_size=[16,16]']) == 0
-    again = json.loads((out / 'comparison.json').read_text())[0]
+    again = json.loads((out / 'comparison.json').read_text())['architectures'][0]
     assert again['metrics'] == by_name['U-Net']['metrics'] and again['macs'] < by_name['U-Net']['macs']
     assert (out / 'archs' / by_name['U-Net']['slug'] / 'net.pth').stat().st_mtime_ns == before
 
@@ -149,7 +156,7 @@ def test_pretrained_weights_without_training(pairs, tmp_path):
     opt['grid']['images'] = 1
     yml = _write_yml(tmp_path / 'compare.yml', opt)
     assert main(['-opt', str(yml)]) == 0
-    results = {r['name']: r for r in json.loads((tmp_path / 'out' / 'comparison.json').read_text())}
+    results = {r['name']: r for r in json.loads((tmp_path / 'out' / 'comparison.json').read_text())['architectures']}
     assert set(results) == {'U-Net loaded', 'SwinIR', 'RIDNet'}
     loaded = results['U-Net loaded']
     assert loaded['train_iterations'] == 0
@@ -221,5 +228,5 @@ def test_demo_data_is_built_before_the_comparison(tmp_path):
         'architectures': [{'name': 'U-Net', 'network': dict(UNET)}],
     }
     assert main(['-opt', str(_write_yml(tmp_path / 'c.yml', opt))]) == 0
-    result = json.loads((tmp_path / 'out' / 'comparison.json').read_text())[0]
+    result = json.loads((tmp_path / 'out' / 'comparison.json').read_text())['architectures'][0]
     assert result['per_image'][0]['image'] == 'chelsea_k01' and result['metrics']['psnr'] > 10

@@ -192,8 +192,14 @@ def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequ
         results.append(run_architecture(opt, arch, device, val_set, train_loader, force))
 
     metric_names = list(opt['metrics'])
-    paths = write_tables(out_dir, results, metric_names, _header(opt, device))
-    atomic_write_text(out_dir / 'comparison.json', json.dumps(results, indent=2))
+    # The degraded inputs scored as they are: the floor every restorer should clear.
+    ev = opt['evaluation']
+    inputs = evaluate_network(torch.nn.Identity(), val_set, opt['metrics'], torch.device('cpu'), size_multiple=1,
+                              max_images=ev['max_images'], desc='eval inputs').means
+    header = _header(opt, device) + ['- the degraded inputs themselves score '
+                                     + ', '.join(f'{k} {v:.4f}' for k, v in inputs.items())]
+    paths = write_tables(out_dir, results, metric_names, header)
+    atomic_write_text(out_dir / 'comparison.json', json.dumps({'inputs': inputs, 'architectures': results}, indent=2))
     paths['json'] = out_dir / 'comparison.json'
     paths['plot'] = plot_tradeoff(out_dir / 'tradeoff.png', results, metric_names[0], opt['profile']['input_size'])
     grid = opt['grid']

@@ -30,6 +30,7 @@ setup(
         'pyyaml',
         'tqdm',
         'matplotlib',
+        'pillow',
     ],
     extras_require={
         'export': ['onnx', 'onnxruntime'],

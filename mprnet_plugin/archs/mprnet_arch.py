@@ -325,7 +325,7 @@ class MPRNet(nn.Module):
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise ValueError(
                 f'MPRNet needs height and width that are multiples of {SIZE_MULTIPLE}; got {h}x{w}. '
-                'Pad the input first (mprnet_plugin.restore.pad_to_multiple / restore_image), or use MPRNetModel, '
+                'Pad the input first (mprnet_plugin.restore.restore(net, x) pads and crops back), or use MPRNetModel, '
                 'mprnet-infer or Restorer, which pad and crop back for you.')
 
     def forward(self, x: Tensor) -> List[Tensor]:

@@ -2,8 +2,9 @@
 
 It follows MPRNET_SPEC.md literally: every quarter and half runs on its own, every resize is ``F.interpolate``
 followed by its 1x1 conv, every injection is computed at full resolution, in contiguous NCHW. Its state_dict has
-the same keys as ``mprnet_plugin.MPRNet``, so the same weights load into both. The cell blocks (CAB, SAM) are the
-product's own: they compute the same thing in both and are not what the comparison is about.
+the same keys as ``mprnet_plugin.MPRNet``, so the same weights load into both. Its cell blocks (CAB, channel
+attention, SAM) are written out literally too, with torch's own ``nn.PReLU``: the product's fused forms of them
+are part of what the comparison measures.
 """
 from __future__ import annotations
 
@@ -12,7 +13,40 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from mprnet_plugin.archs.mprnet_arch import ChannelAttentionBlock, SupervisedAttention, conv
+from mprnet_plugin.archs.mprnet_arch import conv
+
+
+class PlainCA(nn.Module):
+    def __init__(self, c: int, r: int, bias: bool) -> None:
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.conv_du = nn.Sequential(nn.Conv2d(c, c // r, 1, bias=bias), nn.ReLU(inplace=True),
+                                     nn.Conv2d(c // r, c, 1, bias=bias), nn.Sigmoid())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.conv_du(self.avg_pool(x))
+
+
+class ChannelAttentionBlock(nn.Module):
+    def __init__(self, c: int, k: int, r: int, bias: bool, act: nn.Module) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv(c, c, k, bias), act, conv(c, c, k, bias))
+        self.CA = PlainCA(c, r, bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.CA(self.body(x)) + x
+
+
+class SupervisedAttention(nn.Module):
+    def __init__(self, c: int, image_channels: int, bias: bool) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 1, bias=bias)
+        self.conv2 = nn.Conv2d(c, image_channels, 1, bias=bias)
+        self.conv3 = nn.Conv2d(image_channels, c, 1, bias=bias)
+
+    def forward(self, x: Tensor, x_img: Tensor) -> tuple:
+        img = self.conv2(x) + x_img
+        return self.conv1(x) * torch.sigmoid(self.conv3(img)) + x, img
 
 
 class PlainDown(nn.Module):

@@ -83,6 +83,27 @@ def test_batched_patches_equal_per_patch_computation():
             assert torch.allclose(a, b, atol=1e-5, rtol=0)
 
 
+def test_training_gradients_equal_per_patch_computation():
+    # The training path (autograd: no fused convolutions, the custom PReLU backward, addcmul gates) against the
+    # literal per-patch network with torch's own PReLU.
+    from mprnet_plugin import MPRNetLoss
+    torch.manual_seed(0)
+    ours = MPRNet(**TINY_MPRNET)
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    plain = PerPatchMPRNet(**{**ours.config})
+    plain.load_state_dict(ours.state_dict(), strict=True)
+    x, y = torch.rand(2, 3, 32, 48), torch.rand(2, 3, 32, 48)
+    loss = MPRNetLoss()
+    loss(ours(x), y).backward()
+    loss(plain(x), y).backward()
+    plain_grads = dict(plain.named_parameters())
+    for name, p in ours.named_parameters():
+        want = plain_grads[name].grad
+        torch.testing.assert_close(p.grad, want, atol=1e-5, rtol=1e-3, msg=lambda m: f'{name}: {m}')
+
+
 def test_channels_last_input_and_memory_format_setting_do_not_change_outputs():
     a = MPRNet(**TINY_MPRNET).eval()
     b = MPRNet(**TINY_MPRNET, channels_last=False).eval()

@@ -8,7 +8,9 @@ The forward pass is reorganised for speed without changing what it computes:
 * a 1x1 convolution without bias commutes with bilinear resizing, so up-sampling convolves first, at the low
   resolution, and bilinear 0.5x resizing of even sizes is exactly 2x2 average pooling;
 * the model runs in ``channels_last`` memory format inside (configurable), which oneDNN and cuDNN convolve faster;
-  callers pass and get ordinary tensors.
+  callers pass and get ordinary tensors;
+* conv -> PReLU and conv + residual run fused in CPU inference, the channel-attention gate and its residual are one
+  ``addcmul``, and the shared PReLU has a fast CPU backward (``fused_ops``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from basicsr.utils.registry import ARCH_REGISTRY
+
+from .fused_ops import PReLU, conv_add, conv_prelu
 
 # Presets are data: the width settings of the three published checkpoints.
 MPRNET_PRESETS: Dict[str, Dict[str, int]] = {
@@ -48,8 +52,10 @@ class ChannelAttention(nn.Module):
             nn.Sigmoid(),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.conv_du(x.mean((2, 3), keepdim=True))
+    def forward(self, x: Tensor, residual: Optional[Tensor] = None) -> Tensor:
+        """``x`` gated per channel, plus ``residual`` when given (one pass instead of two)."""
+        gate = self.conv_du(x.mean((2, 3), keepdim=True))
+        return x * gate if residual is None else torch.addcmul(residual, x, gate)
 
 
 class ChannelAttentionBlock(nn.Module):
@@ -63,7 +69,8 @@ class ChannelAttentionBlock(nn.Module):
         self.CA = ChannelAttention(channels, reduction, bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.CA(self.body(x)) + x
+        conv1, act, conv2 = self.body
+        return self.CA(conv2(conv_prelu(conv1, act, x)), residual=x)
 
 
 class SupervisedAttention(nn.Module):
@@ -76,8 +83,8 @@ class SupervisedAttention(nn.Module):
         self.conv3 = nn.Conv2d(image_channels, channels, 1, bias=bias)
 
     def forward(self, x: Tensor, x_img: Tensor) -> Tuple[Tensor, Tensor]:
-        img = self.conv2(x) + x_img
-        feat = self.conv1(x) * torch.sigmoid(self.conv3(img)) + x
+        img = conv_add(self.conv2, x, x_img)
+        feat = torch.addcmul(x, self.conv1(x), torch.sigmoid(self.conv3(img)))
         return feat, img
 
 
@@ -148,7 +155,8 @@ class Encoder(nn.Module):
         if enc is None or dec is None:
             return x
         i = level + 1
-        return x + getattr(self, f'csff_enc{i}')(enc[level]) + getattr(self, f'csff_dec{i}')(dec[level])
+        x = conv_add(getattr(self, f'csff_enc{i}'), enc[level], x)
+        return conv_add(getattr(self, f'csff_dec{i}'), dec[level], x)
 
     def forward(self, x: Tensor, enc: Optional[Sequence[Tensor]] = None,
                 dec: Optional[Sequence[Tensor]] = None) -> List[Tensor]:
@@ -191,7 +199,11 @@ class OriginalResolutionBlock(nn.Module):
                                   conv(channels, channels, kernel_size, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.body(x) + x
+        *cabs, last = self.body
+        y = x
+        for cab in cabs:
+            y = cab(y)
+        return conv_add(last, y, x)
 
 
 class OriginalResolutionSubnet(nn.Module):
@@ -299,7 +311,7 @@ class MPRNet(nn.Module):
         self.config = dict(in_c=in_c, out_c=out_c, n_feat=n, scale_unetfeats=s, scale_orsnetfeats=o,
                            num_cab=num_cab, kernel_size=kernel_size, reduction=reduction, bias=bias)
         k, r = kernel_size, reduction
-        act = nn.PReLU()  # one activation shared by every CAB of every stage
+        act = PReLU()  # one activation shared by every CAB of every stage
         self.shallow_feat1 = nn.Sequential(conv(in_c, n, k, bias), ChannelAttentionBlock(n, k, r, bias, act))
         self.shallow_feat2 = nn.Sequential(conv(in_c, n, k, bias), ChannelAttentionBlock(n, k, r, bias, act))
         self.shallow_feat3 = nn.Sequential(conv(in_c, n, k, bias), ChannelAttentionBlock(n, k, r, bias, act))
@@ -348,7 +360,7 @@ class MPRNet(nn.Module):
         # Stage 3: full resolution.
         x3 = self.concat23(torch.cat([self.shallow_feat3(x), sam_feats2], dim=1))
         x3 = self.stage3_orsnet(x3, feats2, res2)
-        out = self.tail(x3) + x
+        out = conv_add(self.tail, x3, x)
         outputs = [out, stage2_img, _join_height(stage1_img)]
         return [o.contiguous() for o in outputs]
 

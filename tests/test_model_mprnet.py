@@ -146,6 +146,8 @@ def test_bad_training_options_are_named():
         MPRNetModel(model_options(train={'warmup_iter': 5}))
     with pytest.raises(ValueError, match='train.grad_clip'):
         MPRNetModel(model_options(train={'grad_clip': -1}))
+    with pytest.raises(ValueError, match="train.keep_cpu_heap must be true or false; got 'yes'"):
+        MPRNetModel(model_options(train={'keep_cpu_heap': 'yes'}))
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match='num_gpu: 1 but torch sees no CUDA device'):
             MPRNetModel(model_options(num_gpu=1))

@@ -7,7 +7,8 @@ What it adds to SRModel:
   multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``);
 * the authors' saturation jitter (``train.saturation_jitter``) and MixUp (``train.mixup``) on each batch;
 * EMA that also starts from the authors' checkpoints (``param_key_g: state_dict``), gradient clipping
-  (``train.grad_clip``), mixed precision on CUDA (``train.amp: bf16 | fp16``), ``train.compile``;
+  (``train.grad_clip``), mixed precision on CUDA (``train.amp: bf16 | fp16``), ``train.compile``, and on the CPU
+  ``train.keep_cpu_heap`` (on by default: freed memory stays in glibc's heap instead of page-faulting back);
 * Adam, AdamW and more as ``optim_g.type`` and the authors' warm-up-then-cosine schedule;
 * checkpoints and training states written atomically, so ``--auto_resume`` never picks up half a file;
 * in test mode, ``<results_root>/metrics/<dataset>.json`` with the mean and per-image metrics, and optionally each
@@ -43,6 +44,7 @@ from mprnet_plugin.checkpoint import (
     read_checkpoint,
 )
 from mprnet_plugin.compat import ddp_device_ids
+from mprnet_plugin.cpu_heap import keep_cpu_heap
 from mprnet_plugin.fileio import atomic_output, atomic_write_bytes, atomic_write_text
 from mprnet_plugin.image_io import write_image
 from mprnet_plugin.models.batch_augment import mixup, parse_mixup_option, parse_saturation_option, saturation_jitter
@@ -175,6 +177,14 @@ class MPRNetModel(SRModel):
 
         self.saturation = parse_saturation_option(train_opt.get('saturation_jitter'))
         self.mixup = parse_mixup_option(train_opt.get('mixup'))
+
+        # CPU training frees and reallocates the same large activations every step; keeping them in the heap
+        # avoids re-faulting their pages (mprnet_plugin/cpu_heap.py has the measurement).
+        keep_heap = train_opt.get('keep_cpu_heap', True)
+        if not isinstance(keep_heap, bool):
+            raise ValueError(f'train.keep_cpu_heap must be true or false; got {keep_heap!r}')
+        if keep_heap and self.device.type == 'cpu' and keep_cpu_heap():
+            logger.info('train.keep_cpu_heap: freed CPU memory stays in the process heap')
 
         self.compiled_net_g: Optional[nn.Module] = None
         self.compile_checked = False

@@ -7,13 +7,16 @@
 1. Forward: our MPRNet (channels_last on and off) against the straightforward per-patch implementation
    (benchmarks/per_patch_mprnet.py); on CUDA also bf16 autocast.
 2. Training step (forward, multi-stage loss, backward, Adam), through BasicSR's MPRNetModel.optimize_parameters with
-   each of its speed options on and off: channels_last, train.compile, cudnn_benchmark and train.amp (CUDA only).
+   each of its speed options on and off: channels_last, train.keep_cpu_heap (CPU), train.compile, cudnn_benchmark
+   and train.amp (CUDA only).
 3. Closeness to the machine's limit: achieved GFLOP/s of our forward (MACs from FlopCounterMode) against one large
    3x3 convolution timed in the same run.
 4. Data: images/s that BasicSR's PairedImageDataset delivers from an LMDB (worker counts, persistent workers on and
    off; CUDA prefetching on CUDA) against what one training step consumes.
 
-Variants are timed round-robin (A, B, C, A, B, C, ...) so machine noise hits them alike; each figure is a median.
+Variants are timed round-robin (A, B, C, A, B, C, ...) so machine noise hits them alike, each forward and training
+variant in its own process (benchmarks/isolated.py: variants sharing a process disturb each other's heap); each
+figure is a median.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from forward import REDUCED  # noqa: E402
+from isolated import round_robin_isolated  # noqa: E402
 from per_patch_mprnet import PerPatchMPRNet  # noqa: E402
 
 import mprnet_plugin  # noqa: E402,F401  (host fixes before basicsr loads)
@@ -43,6 +46,9 @@ from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402
 
 from mprnet_plugin import MPRNET_PRESETS, MPRNet  # noqa: E402
 from mprnet_plugin.profiling import count_macs, synchronize  # noqa: E402
+
+# "Reduced width": the structure of the published network (num_cab 8) at the deraining preset's widths.
+REDUCED = dict(n_feat=40, scale_unetfeats=20, scale_orsnetfeats=16)
 
 # The per-patch implementation is built by MPRNetModel like any architecture, so both train through the same code.
 if 'PerPatchMPRNet' not in ARCH_REGISTRY:
@@ -72,27 +78,55 @@ def _md(rows: List[List[str]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ forward
-def bench_forward(widths: Dict[str, int], x: torch.Tensor, repeats: int) -> Tuple[Dict[str, List[float]], float]:
+FORWARD_VARIANTS = {
+    'per-patch, NCHW, fp32': dict(kind='per-patch'),
+    'ours, NCHW, fp32': dict(kind='ours', channels_last=False),
+    'ours, channels_last, fp32': dict(kind='ours'),
+}
+
+
+def _seeded_mprnet(widths: Dict[str, int], **kwargs: object) -> MPRNet:
+    """The same weights in every process."""
+    torch.manual_seed(0)
+    return MPRNet(**widths, **kwargs)
+
+
+def build_forward(kind: str, widths: Dict[str, int], shape: Tuple[int, ...], device: str,
+                  channels_last: bool = True, bf16: bool = False) -> Tuple[Callable[[], object], Dict[str, object]]:
+    """One inference variant, warmed up: ours (either memory format, optionally bf16 autocast) or per-patch."""
+    net: torch.nn.Module = _seeded_mprnet(widths, channels_last=channels_last)
+    if kind == 'per-patch':
+        plain = PerPatchMPRNet(**widths)
+        plain.load_state_dict(net.state_dict(), strict=True)
+        net = plain
+    net = net.to(device).eval()
+    torch.manual_seed(1)
+    x = torch.rand(shape).to(device)
+
+    def call() -> object:
+        with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            return net(x)
+    call()
+    return call, {}
+
+
+def bench_forward(widths: Dict[str, int], shape: Tuple[int, ...], device: torch.device, repeats: int,
+                  threads: Optional[int]) -> Tuple[Dict[str, List[float]], float]:
     """Inference forward of the per-patch implementation and of ours with and without channels_last."""
-    device = x.device
-    ours = MPRNet(**widths).to(device).eval()
-    ours_nchw = MPRNet(**widths, channels_last=False).to(device).eval()
-    plain = PerPatchMPRNet(**widths).to(device).eval()
-    for net in (ours_nchw, plain):
-        net.load_state_dict(ours.state_dict(), strict=True)
-    variants: Dict[str, Callable[[], object]] = {
-        'per-patch, NCHW, fp32': lambda: plain(x),
-        'ours, NCHW, fp32': lambda: ours_nchw(x),
-        'ours, channels_last, fp32': lambda: ours(x),
-    }
+    variants = {name: (build_forward, dict(widths=widths, shape=shape, device=str(device), **kw))
+                for name, kw in FORWARD_VARIANTS.items()}
     if device.type == 'cuda':
-        def bf16() -> object:
-            with torch.autocast('cuda', dtype=torch.bfloat16):
-                return ours(x)
-        variants['ours, channels_last, bf16 autocast'] = bf16
+        variants['ours, channels_last, bf16 autocast'] = (
+            build_forward, dict(kind='ours', widths=widths, shape=shape, device=str(device), bf16=True))
+    # Outputs agree before anything is timed.
+    ours = _seeded_mprnet(widths).to(device).eval()
+    plain = PerPatchMPRNet(**widths).to(device).eval()
+    plain.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.rand(shape, device=device)
     with torch.inference_mode():
         diff = max((a - b).abs().max().item() for a, b in zip(ours(x), plain(x)))
-        times = round_robin(variants, device, repeats)
+    del ours, plain
+    times, _ = round_robin_isolated(variants, repeats, threads, str(device))
     return times, diff
 
 
@@ -112,11 +146,14 @@ def _model_opt(network: Dict[str, object], device: torch.device, **train: object
 def train_variants(widths: Dict[str, int], device: torch.device, compile_: bool) -> Dict[str, Dict[str, object]]:
     """MPRNetModel options for each training-step variant."""
     ours = {'type': 'MPRNet', **widths}
-    variants = {
-        'per-patch, NCHW, fp32': _model_opt({'type': 'PerPatchMPRNet', **widths}, device),
-        'ours, NCHW, fp32': _model_opt({**ours, 'channels_last': False}, device),
-        'ours, channels_last, fp32': _model_opt(ours, device),
-    }
+    plain = {'type': 'PerPatchMPRNet', **widths}
+    # The baseline runs as a plain process would: glibc's default heap (train.keep_cpu_heap acts on the CPU only).
+    variants = {'per-patch, NCHW, fp32': _model_opt(plain, device, keep_cpu_heap=False)}
+    if device.type == 'cpu':
+        variants['per-patch, NCHW, fp32, keep_cpu_heap'] = _model_opt(plain, device)
+        variants['ours, channels_last, fp32, keep_cpu_heap off'] = _model_opt(ours, device, keep_cpu_heap=False)
+    variants['ours, NCHW, fp32'] = _model_opt({**ours, 'channels_last': False}, device)
+    variants['ours, channels_last, fp32'] = _model_opt(ours, device)
     if compile_:
         variants['ours, channels_last, fp32, compile'] = _model_opt(ours, device, compile=True)
     if device.type == 'cuda':
@@ -127,29 +164,31 @@ def train_variants(widths: Dict[str, int], device: torch.device, compile_: bool)
     return variants
 
 
-def bench_train(widths: Dict[str, int], lq: torch.Tensor, gt: torch.Tensor, repeats: int,
-                compile_: bool) -> Tuple[Dict[str, List[float]], Dict[str, float]]:
-    """Seconds per MPRNetModel.optimize_parameters for each variant, and each variant's warm-up (compile) time."""
+def build_train_step(opt: Dict[str, object], shape: Tuple[int, ...],
+                     device: str) -> Tuple[Callable[[], object], Dict[str, object]]:
+    """One MPRNetModel with its data fed; info holds the first step's seconds (allocation, autotuning, compiling)."""
     from mprnet_plugin.models.mprnet_model import MPRNetModel
-    device = lq.device
-    models, warmup_s = {}, {}
-    for name, opt in train_variants(widths, device, compile_).items():
-        torch.manual_seed(0)
-        model = MPRNetModel(opt)
-        model.feed_data({'lq': lq, 'gt': gt})
-        start = time.perf_counter()
-        model.optimize_parameters(1)  # first step: allocations, cuDNN autotuning, compilation
-        synchronize(device)
-        warmup_s[name] = time.perf_counter() - start
-        models[name] = model
-    # cudnn.benchmark is a global switch: set each variant's own before its step.
-    steps = {}
-    for name, model in models.items():
-        def step(model=model) -> None:
-            torch.backends.cudnn.benchmark = bool(model.opt['cudnn_benchmark'])
-            model.optimize_parameters(2)
-        steps[name] = step
-    return round_robin(steps, device, repeats, warmup=0), warmup_s
+    logging.getLogger('basicsr').setLevel(logging.WARNING)
+    torch.backends.cudnn.benchmark = bool(opt['cudnn_benchmark'])
+    torch.manual_seed(0)
+    model = MPRNetModel(opt)
+    torch.manual_seed(1)
+    model.feed_data({'lq': torch.rand(shape).to(device), 'gt': torch.rand(shape).to(device)})
+    synchronize(torch.device(device))
+    start = time.perf_counter()
+    model.optimize_parameters(1)
+    synchronize(torch.device(device))
+    first = time.perf_counter() - start
+    return (lambda: model.optimize_parameters(2)), {'first_step_s': first}
+
+
+def bench_train(widths: Dict[str, int], shape: Tuple[int, ...], device: torch.device, repeats: int,
+                compile_: bool, threads: Optional[int]) -> Tuple[Dict[str, List[float]], Dict[str, float]]:
+    """Seconds per MPRNetModel.optimize_parameters for each variant, and each variant's first-step time."""
+    variants = {name: (build_train_step, dict(opt=opt, shape=shape, device=str(device)))
+                for name, opt in train_variants(widths, device, compile_).items()}
+    times, infos = round_robin_isolated(variants, repeats, threads, str(device))
+    return times, {name: info['first_step_s'] for name, info in infos.items()}
 
 
 # ------------------------------------------------------------------------------------------ machine reference
@@ -270,9 +309,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     device = torch.device(args.device)
     widths = dict(REDUCED) if args.preset == 'reduced' else dict(MPRNET_PRESETS[args.preset])
     shape = (args.batch, 3, args.size, args.size)
-    torch.manual_seed(0)
-    x = torch.rand(shape, device=device)
-    gt = torch.rand(shape, device=device)
     report: Dict[str, object] = {
         'date': f'{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}',
         'command': 'python benchmarks/speed.py ' + shlex.join(sys.argv[1:] if argv is None else argv),
@@ -289,7 +325,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     fwd_median: Optional[float] = None
     if 'forward' not in args.skip:
-        times, diff = bench_forward(widths, x, args.repeats)
+        times, diff = bench_forward(widths, shape, device, args.repeats, args.threads)
         med = {k: statistics.median(v) for k, v in times.items()}
         base = med['per-patch, NCHW, fp32']
         fwd_median = med['ours, channels_last, fp32']
@@ -301,7 +337,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     step_median: Optional[float] = None
     if 'train' not in args.skip:
-        times, warmup = bench_train(widths, x, gt, args.train_repeats, args.compile)
+        times, warmup = bench_train(widths, shape, device, args.train_repeats, args.compile, args.threads)
         med = {k: statistics.median(v) for k, v in times.items()}
         base = med['per-patch, NCHW, fp32']
         step_median = med['ours, channels_last, fp32']

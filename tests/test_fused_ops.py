@@ -40,6 +40,13 @@ def test_fused_conv_prelu_and_conv_add_equal_the_plain_ops(kernel, bias, memory_
     assert (fused_act < 0).any(), 'the negative branch of the PReLU must be exercised'
 
 
+def test_conv_add_broadcasts_like_the_plain_sum():
+    conv, x = _conv_and_input(3, True, torch.channels_last)
+    bias = torch.randn(1, 12, 1, 1)
+    with torch.inference_mode():
+        torch.testing.assert_close(conv_add(conv, x, bias), conv(x) + bias)
+
+
 def test_fusion_is_off_wherever_it_must_be():
     conv, x = _conv_and_input(3, False, torch.channels_last)
     assert not can_fuse_conv(x, conv)  # autograd is recording

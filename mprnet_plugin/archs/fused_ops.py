@@ -70,8 +70,9 @@ def conv_prelu(conv: nn.Conv2d, act: nn.Module, x: Tensor) -> Tensor:
 
 
 def conv_add(conv: nn.Conv2d, x: Tensor, residual: Tensor) -> Tensor:
-    """``conv(x) + residual``; one oneDNN call (sum post-op) in CPU inference."""
-    if can_fuse_conv(x, conv) and residual.dtype == torch.float32 and residual.device.type == 'cpu':
+    """``conv(x) + residual``; one oneDNN call in CPU inference when both have the output's shape (no broadcasting)."""
+    same_size = conv.stride == (1, 1) and residual.shape == (x.shape[0], conv.out_channels, *x.shape[2:])
+    if same_size and can_fuse_conv(x, conv) and residual.dtype == torch.float32 and residual.device.type == 'cpu':
         residual = residual.contiguous(memory_format=_memory_format(x))
         return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, conv.weight, conv.bias,
                                                               *_conv_args(conv), 'add', None, None, [], None)

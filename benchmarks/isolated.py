@@ -18,12 +18,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from mprnet_plugin.profiling import synchronize
+
 Builder = Callable[..., Tuple[Callable[[], object], Dict[str, Any]]]
-
-
-def _synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
 
 
 def _serve(conn, builder: Builder, kwargs: Dict[str, Any], threads: Optional[int], device: str) -> None:
@@ -31,13 +28,14 @@ def _serve(conn, builder: Builder, kwargs: Dict[str, Any], threads: Optional[int
     try:
         if threads:
             torch.set_num_threads(threads)
+        dev = torch.device(device)
         call, info = builder(**kwargs)
         conn.send(('ready', info))
         while conn.recv() == 'run':
-            _synchronize(device)
+            synchronize(dev)
             start = time.perf_counter()
             call()
-            _synchronize(device)
+            synchronize(dev)
             conn.send(('time', time.perf_counter() - start))
     except Exception as exc:  # report, so the parent fails with the variant's own error
         conn.send(('error', f'{type(exc).__name__}: {exc}'))
@@ -71,7 +69,7 @@ def round_robin_isolated(variants: Dict[str, Tuple[Builder, Dict[str, Any]]], re
             try:
                 conn.send('stop')
             except (BrokenPipeError, OSError):
-                pass
+                pass  # the worker has already exited (it reported an error); join it below
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()

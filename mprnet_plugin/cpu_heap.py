@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import platform
+from typing import Any
 
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -21,8 +21,14 @@ M_MMAP_THRESHOLD = -3
 MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
 INT_MAX = 2 ** 31 - 1
 
-logger = logging.getLogger(__name__)
 _applied = False
+
+
+def parse_keep_cpu_heap(value: Any, option: str) -> bool:
+    """The boolean of a ``keep_cpu_heap`` option, or a ValueError naming ``option``."""
+    if not isinstance(value, bool):
+        raise ValueError(f'{option} must be true or false; got {value!r}')
+    return value
 
 
 def keep_cpu_heap(mmap_threshold: int = MAX_MMAP_THRESHOLD, trim_threshold: int = INT_MAX) -> bool:
@@ -38,8 +44,5 @@ def keep_cpu_heap(mmap_threshold: int = MAX_MMAP_THRESHOLD, trim_threshold: int 
         ok = libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)) == 1 and ok
     except (OSError, AttributeError):
         return False
-    if ok:
-        _applied = True
-        logger.info(f'glibc malloc: mmap threshold {mmap_threshold} B, trim threshold {trim_threshold} B '
-                    '(freed CPU memory stays in the heap)')
+    _applied = ok
     return ok

@@ -15,6 +15,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+try:
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+except ImportError:  # pragma: no cover - older torch
+    _get_current_dispatch_mode = None
+
 
 def _fused_conv_available() -> bool:
     try:
@@ -27,11 +32,7 @@ _FUSED_CONV = _fused_conv_available()
 
 
 def _dispatch_mode_active() -> bool:
-    try:
-        from torch.utils._python_dispatch import _get_current_dispatch_mode
-    except ImportError:  # pragma: no cover - older torch
-        return False
-    return _get_current_dispatch_mode() is not None
+    return _get_current_dispatch_mode is not None and _get_current_dispatch_mode() is not None
 
 
 def _capturing() -> bool:

@@ -11,7 +11,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mprnet_plugin.compat import allow_mmengine_checkpoint_globals, init_mmengine_cpu_distributed
-from mprnet_plugin.cpu_heap import keep_cpu_heap
+from mprnet_plugin.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 
@@ -58,10 +58,7 @@ def build_runner(cfg: Config) -> Runner:
     # Resuming and load_from read MMEngine checkpoints, which torch >= 2.6 refuses with weights_only=True.
     allow_mmengine_checkpoint_globals()
     # CPU runs: keep freed activations in the heap instead of page-faulting them back every step (cpu_heap.py).
-    keep_heap = cfg.get('keep_cpu_heap', True)
-    if not isinstance(keep_heap, bool):
-        raise ValueError(f'keep_cpu_heap must be True or False; got {keep_heap!r}')
-    if keep_heap and not torch.cuda.is_available():
+    if parse_keep_cpu_heap(cfg.get('keep_cpu_heap', True), 'keep_cpu_heap') and not torch.cuda.is_available():
         keep_cpu_heap()
     return Runner.from_cfg(cfg)
 

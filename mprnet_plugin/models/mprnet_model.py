@@ -44,7 +44,7 @@ from mprnet_plugin.checkpoint import (
     read_checkpoint,
 )
 from mprnet_plugin.compat import ddp_device_ids
-from mprnet_plugin.cpu_heap import keep_cpu_heap
+from mprnet_plugin.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
 from mprnet_plugin.fileio import atomic_output, atomic_write_bytes, atomic_write_text
 from mprnet_plugin.image_io import write_image
 from mprnet_plugin.models.batch_augment import mixup, parse_mixup_option, parse_saturation_option, saturation_jitter
@@ -180,9 +180,7 @@ class MPRNetModel(SRModel):
 
         # CPU training frees and reallocates the same large activations every step; keeping them in the heap
         # avoids re-faulting their pages (mprnet_plugin/cpu_heap.py has the measurement).
-        keep_heap = train_opt.get('keep_cpu_heap', True)
-        if not isinstance(keep_heap, bool):
-            raise ValueError(f'train.keep_cpu_heap must be true or false; got {keep_heap!r}')
+        keep_heap = parse_keep_cpu_heap(train_opt.get('keep_cpu_heap', True), 'train.keep_cpu_heap')
         if keep_heap and self.device.type == 'cpu' and keep_cpu_heap():
             logger.info('train.keep_cpu_heap: freed CPU memory stays in the process heap')
 

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mprnet_plugin.data.crop_grid import crop_starts
+
 NetOutput = Union[Tensor, Sequence[Tensor]]
 Network = Callable[[Tensor], NetOutput]
 
@@ -45,11 +47,8 @@ def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
     """Start offsets of tiles of size ``tile`` that cover ``length`` with at least ``overlap`` shared pixels."""
     if length <= tile:
         return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile + 1, stride))
-    if starts[-1] != length - tile:
-        starts.append(length - tile)
-    return starts
+    # The same grid as the training crops: a fixed step, plus a last tile flush with the border.
+    return crop_starts(length, tile, tile - overlap)
 
 
 def _ramp(length: int, overlap: int, taper_start: bool, taper_end: bool, device: torch.device) -> Tensor:

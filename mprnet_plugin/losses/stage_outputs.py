@@ -23,13 +23,18 @@ def stage_outputs(output: Any) -> List[Tensor]:
     raise TypeError(f'a network output must be a tensor or a non-empty list/tuple of tensors; got a {kind}')
 
 
+def full_precision(tensor: Tensor) -> Tensor:
+    """``tensor`` in float32 when it is in a lower precision (float16, bfloat16, integers); float64 stays."""
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 def stage_loss_terms(loss: nn.Module, output: Any, target: Tensor) -> Dict[str, Tensor]:
     """Each stage's weighted loss terms: ``loss.terms`` (MPRNetLoss) or, for a plain loss, ``l_pix_<stage>``.
 
     The losses run in float32, outside autocast, whatever precision the network ran in.
     """
-    preds = [pred.float() for pred in stage_outputs(output)]
-    target = target.float()
+    preds = [full_precision(pred) for pred in stage_outputs(output)]
+    target = full_precision(target)
     with torch.autocast(device_type=target.device.type, enabled=False):
         if hasattr(loss, 'terms'):
             return dict(loss.terms(preds, target))

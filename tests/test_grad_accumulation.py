@@ -6,8 +6,12 @@ import torch
 from test_model_mprnet import model_options
 from test_train_pipeline import paired_dataset, run_module, train_options, write_lmdb_pairs, write_yml
 
+import mprnet_plugin
+from mprnet_plugin.archs.mprnet_arch import MPRNet
+from mprnet_plugin.losses.mprnet_loss import MPRNetLoss
 from mprnet_plugin.models.mprnet_model import MPRNetModel
 from mprnet_plugin.training.accumulation import micro_batch_loss_scale, parse_grad_accumulation, split_batch
+from mprnet_plugin.training.step import training_step
 
 
 def one_sgd_step(n: int, lq: torch.Tensor, gt: torch.Tensor, **train) -> tuple:
@@ -40,6 +44,26 @@ def test_micro_batches_give_the_whole_batch_gradient(pixel_opt):
                 assert split_log[name] == pytest.approx(value, rel=1e-12), name
     finally:
         torch.set_default_dtype(default)
+
+
+def test_grad_scaler_spans_the_micro_batches():
+    # The fp16 recipe's GradScaler (here on the CPU, where autocast to fp16 is refused): every micro-batch's loss is
+    # scaled, the accumulated gradients unscale once to the whole batch's.
+    from conftest import TINY_MPRNET
+
+    torch.manual_seed(2)
+    net, loss = MPRNet(**TINY_MPRNET), MPRNetLoss()
+    lq, gt = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)
+    training_step(net, lq, gt, loss)
+    whole = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad(set_to_none=True)
+    scaler = torch.amp.GradScaler('cpu', init_scale=2.0 ** 10)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    terms = training_step(net, lq, gt, loss, accumulation=2, scaler=scaler)
+    assert terms['l_total'] == pytest.approx(float(loss(net(lq), gt)), rel=1e-5)  # unscaled, the whole batch's
+    scaler.unscale_(optimizer)
+    for param, expected in zip(net.parameters(), whole):
+        torch.testing.assert_close(param.grad, expected, rtol=1e-4, atol=1e-7)
 
 
 def test_split_scale_and_option_checks():
@@ -86,8 +110,9 @@ def test_train_pipeline_with_accumulation_saves_the_weights_of_whole_batches(tmp
         experiment = tmp_path / 'experiments' / f'acc{n}'
         log = next(experiment.glob('train_*.log')).read_text()
         runs[n] = (torch.load(experiment / 'models' / 'net_g_latest.pth', weights_only=True), logged_losses(log))
-    assert 'Gradient accumulation: each batch in 4 micro-batches' in next(
-        (tmp_path / 'experiments' / 'acc4').glob('train_*.log')).read_text()
+    log = next((tmp_path / 'experiments' / 'acc4').glob('train_*.log')).read_text()
+    assert 'Gradient accumulation: each batch in 4 micro-batches' in log
+    assert f'mprnet_plugin {mprnet_plugin.__version__}' in log
     (whole, whole_losses), (split, split_losses) = runs[1], runs[4]
     assert len(whole_losses) == len(split_losses) == 3
     assert split_losses == pytest.approx(whole_losses, rel=1e-3)  # logged with 4 digits

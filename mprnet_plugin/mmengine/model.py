@@ -1,9 +1,8 @@
 """MPRNet as an MMEngine model: the same network and loss as the BasicSR side, in MMEngine's three modes."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Union
-
 import logging
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.logging import print_log

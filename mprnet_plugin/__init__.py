@@ -4,7 +4,7 @@ Importing the package installs the compatibility fixes first, then registers MPR
 datasets and metrics with BasicSR's registries.
 """
 from mprnet_plugin import compat  # noqa: F401  (must run before basicsr is first imported)
-from mprnet_plugin import archs, data, losses, metrics, models  # noqa: F401  (registration)
+from mprnet_plugin import archs, data, losses, metrics, models, training  # noqa: F401  (registration)
 from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS, MPRNet, infer_mprnet_config
 from mprnet_plugin.checkpoint import (CheckpointError, build_mprnet_from_checkpoint, load_mprnet_checkpoint,
                                       load_state_dict_file)

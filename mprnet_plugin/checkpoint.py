@@ -95,13 +95,10 @@ def describe_mismatch(model: nn.Module, state: Dict[str, Tensor], limit: int = 5
 
 def load_mprnet_checkpoint(model: nn.Module, path: PathLike, strict: bool = True,
                            key: Optional[str] = None) -> nn.Module:
-    """Load MPRNet weights from any supported layout into ``model``; errors name the file and the first bad keys."""
-    state = load_state_dict_file(path, key)
-    problems = describe_mismatch(model, state)
-    if strict and problems or any('shape mismatches' in p for p in problems):
-        raise CheckpointError(f'checkpoint {os.fspath(path)!r} does not fit {type(model).__name__}: '
-                              + '; '.join(problems))
-    model.load_state_dict(state, strict=strict)
+    """Load MPRNet weights from any supported layout into ``model`` (``checkpoint_fit``'s policy); returns it."""
+    from mprnet_plugin.checkpoint_fit import fit_checkpoint  # it builds on this module
+
+    fit_checkpoint(model, path, strict=strict, key=key)
     return model
 
 
@@ -113,8 +110,7 @@ def build_mprnet_from_checkpoint(path: PathLike, key: Optional[str] = None, **kw
     except KeyError as exc:
         raise CheckpointError(f'checkpoint {os.fspath(path)!r} is not an MPRNet checkpoint: {exc.args[0]}') from exc
     model = MPRNet(**config, **kwargs)  # type: ignore[arg-type]
-    problems = describe_mismatch(model, state)
-    if problems:
-        raise CheckpointError(f'checkpoint {os.fspath(path)!r} does not fit MPRNet{config}: ' + '; '.join(problems))
-    model.load_state_dict(state, strict=True)
+    from mprnet_plugin.checkpoint_fit import fit_state_dict  # it builds on this module
+
+    fit_state_dict(model, state, strict=True, source=os.fspath(path))
     return model

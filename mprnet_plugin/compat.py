@@ -136,6 +136,24 @@ def ddp_device_ids(device: object) -> list[int] | None:
     return [torch.cuda.current_device()] if torch.device(device).type == 'cuda' else None
 
 
+def model_to_device_any_device(self: object, net: object) -> object:
+    """BasicSR's ``BaseModel.model_to_device`` with DDP ``device_ids`` only on CUDA (see ``ddp_device_ids``).
+
+    The host's version passes ``[torch.cuda.current_device()]``, so every BasicSR model (SRModel, ours, a lab's)
+    fails under ``--launcher pytorch`` on CPU; patching the base class gives all of them the fix.
+    """
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    opt = self.opt  # type: ignore[attr-defined]
+    net = net.to(self.device)  # type: ignore[attr-defined]
+    if opt['dist']:
+        net = DistributedDataParallel(net, device_ids=ddp_device_ids(self.device),  # type: ignore[attr-defined]
+                                      find_unused_parameters=opt.get('find_unused_parameters', False))
+    elif opt['num_gpu'] > 1:
+        net = DataParallel(net)
+    return net
+
+
 def load_resume_state_any_device(opt: dict) -> dict | None:
     """BasicSR's ``load_resume_state`` that maps the state to the current GPU, or to the CPU when there is none.
 
@@ -168,7 +186,9 @@ def load_resume_state_any_device(opt: dict) -> dict | None:
 
 
 def install_basicsr_fixes() -> None:
-    """Replace BasicSR's ``init_dist`` and ``load_resume_state`` with the CPU-safe versions above (idempotent)."""
+    """Replace BasicSR's ``init_dist``, ``load_resume_state`` and ``BaseModel.model_to_device`` with the CPU-safe
+    versions above (idempotent)."""
+    import basicsr.models.base_model
     import basicsr.train
     import basicsr.utils.dist_util
     import basicsr.utils.options
@@ -176,6 +196,7 @@ def install_basicsr_fixes() -> None:
     basicsr.utils.options.init_dist = init_dist_any_device
     basicsr.utils.dist_util.init_dist = init_dist_any_device
     basicsr.train.load_resume_state = load_resume_state_any_device
+    basicsr.models.base_model.BaseModel.model_to_device = model_to_device_any_device
 
 
 def init_mmengine_cpu_distributed(launcher: str, backend: str = 'gloo', timeout_s: int = 1800) -> bool:

@@ -156,7 +156,7 @@ def test_bad_training_options_are_named():
 def test_batch_augmentations_change_input_and_target_alike():
     from torchvision.transforms.functional import adjust_saturation
 
-    from mprnet_plugin.models.batch_augment import mixup, saturation_jitter
+    from mprnet_plugin.training.batch_augment import mixup, saturation_jitter
     gt = torch.rand(4, 3, 8, 8)
     lq, out_gt = saturation_jitter(gt * 0.5, gt, prob=1.0, low=0.5, high=0.5)
     assert torch.allclose(out_gt, adjust_saturation(gt, 0.5)) and torch.allclose(lq, adjust_saturation(gt * 0.5, 0.5))

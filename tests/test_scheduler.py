@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import mprnet_plugin  # noqa: F401  (registers the schedulers)
-from mprnet_plugin.models.lr_scheduler import LinearWarmupCosineLR, build_scheduler
+from mprnet_plugin.training.lr_scheduler import LinearWarmupCosineLR, build_scheduler
 
 BASE_LR, ETA_MIN, TOTAL, WARMUP = 2e-4, 1e-6, 100, 10
 

@@ -18,16 +18,32 @@ def define_probe_model() -> None:
 
     from mprnet_plugin.models.mprnet_model import MPRNetModel
 
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    def counting_allreduce(model, bucket):
+        """DDP's own all-reduce, counting the gradient elements it sends."""
+        model.reduced += bucket.buffer().numel()
+        return allreduce_hook(None, bucket)
+
     @MODEL_REGISTRY.register()
     class RankProbeModel(MPRNetModel):
+        def init_training_settings(self):
+            super().init_training_settings()
+            self.net_g.register_comm_hook(self, counting_allreduce)
+            self.reduced_per_step = []
+
         def optimize_parameters(self, current_iter):
             self.batches = getattr(self, 'batches', []) + [float(self.lq.double().sum())]
+            self.reduced = 0
             super().optimize_parameters(current_iter)
+            self.reduced_per_step.append(self.reduced)
 
         def save(self, epoch, current_iter):
             super().save(epoch, current_iter)
             weights = {k: v.detach().clone() for k, v in self.get_bare_model(self.net_g).state_dict().items()}
-            torch.save({'batches': self.batches, 'weights': weights, 'world_size': self.opt['world_size']},
+            torch.save({'batches': self.batches, 'weights': weights, 'world_size': self.opt['world_size'],
+                        'reduced_per_step': self.reduced_per_step,
+                        'parameters': sum(p.numel() for p in self.net_g.parameters() if p.requires_grad)},
                        Path(self.opt[PROBE_DIR_KEY]) / f'rank{self.opt["rank"]}_iter{current_iter}.pt')
 
 
@@ -36,7 +52,7 @@ def test_two_cpu_processes_train_in_lockstep(tmp_path):
 
     lq, gt = write_lmdb_pairs(tmp_path / 'train', count=8, size=(40, 40), seed=5)
     opt = train_options('ddp_run', {'train': paired_dataset('tiny_lmdb', lq, gt, 'train', backend='lmdb')},
-                        total_iter=4)
+                        total_iter=4, grad_accumulation=2)
     opt['model_type'] = 'RankProbeModel'
     opt[PROBE_DIR_KEY] = str(tmp_path)
     del opt['val']
@@ -55,12 +71,41 @@ def test_two_cpu_processes_train_in_lockstep(tmp_path):
     assert all(a != b for a, b in zip(rank0['batches'], rank1['batches']))  # each rank saw its own data
     for name, value in rank0['weights'].items():
         assert torch.equal(value, rank1['weights'][name]), name
+    # With 2 micro-batches per batch, only the last all-reduces: each gradient is sent once per step.
+    assert 'Gradient accumulation: each batch in 2 micro-batches' in log
+    assert rank0['reduced_per_step'] == rank1['reduced_per_step'] == [rank0['parameters']] * 4
     # Training moved the weights, and rank 0's checkpoint holds exactly them.
     at2 = torch.load(tmp_path / 'rank0_iter2.pt', weights_only=True)['weights']
     assert not torch.equal(at2['tail.weight'], rank0['weights']['tail.weight'])
     saved = torch.load(tmp_path / 'experiments' / 'ddp_run' / 'models' / 'net_g_4.pth', weights_only=True)['params']
     for name, value in saved.items():
         assert torch.equal(value, rank0['weights'][name]), name
+
+
+def test_basicsr_srmodel_trains_on_two_cpu_processes(tmp_path):
+    """BasicSR's own SRModel and EDSR under torchrun on CPU: the DDP fix reaches every BasicSR model."""
+    from test_train_pipeline import SUBPROCESS_ENV, paired_dataset, write_lmdb_pairs, write_yml
+
+    lq, gt = write_lmdb_pairs(tmp_path / 'train', count=4, size=(40, 40), seed=8)
+    opt = {'name': 'edsr_ddp', 'model_type': 'SRModel', 'scale': 1, 'num_gpu': 0, 'manual_seed': 3,
+           'datasets': {'train': paired_dataset('tiny_lmdb', lq, gt, 'train', backend='lmdb')},
+           'network_g': {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1,
+                         'upscale': 1},
+           'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+           'train': {'optim_g': {'type': 'Adam', 'lr': 1e-3}, 'total_iter': 2, 'warmup_iter': -1,
+                     'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
+                     'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0}},
+           'logger': {'print_freq': 1, 'save_checkpoint_freq': 2, 'use_tb_logger': False},
+           'dist_params': {'backend': 'nccl', 'port': 29500}}
+    yml = write_yml(tmp_path / 'edsr.yml', opt)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m',
+           'mprnet_plugin.train', '-opt', str(yml), '--launcher', 'pytorch']
+    proc = subprocess.run(cmd, cwd=tmp_path, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, f'torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}'
+    log = next((tmp_path / 'experiments' / 'edsr_ddp').glob('train_*.log')).read_text()
+    assert 'World size (gpu number): 2' in log and 'iter:       2' in log and 'l_pix: ' in log
+    saved = torch.load(tmp_path / 'experiments' / 'edsr_ddp' / 'models' / 'net_g_latest.pth', weights_only=True)
+    assert 'conv_first.weight' in saved['params']
 
 
 def free_port() -> int:

@@ -1,17 +1,21 @@
 """MPRNet as an MMEngine model: the same network and loss as the BasicSR side, in MMEngine's three modes."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 from torch import Tensor
 
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
-from mprnet_plugin.checkpoint import load_mprnet_checkpoint
-from mprnet_plugin.models.mprnet_model import RESIDUAL_OUTPUT_LAYERS
+from mprnet_plugin.checkpoint_fit import fit_checkpoint
+from mprnet_plugin.losses.stage_outputs import stage_loss_terms
 from mprnet_plugin.restore import restore
+from mprnet_plugin.training.batch_augment import parse_saturation_option, saturation_jitter
+from mprnet_plugin.training.identity_init import zero_residual_outputs
 
 ForwardResult = Union[Dict[str, Tensor], List[Dict[str, Any]], List[Tensor]]
 
@@ -28,47 +32,53 @@ def build_from_basicsr(registry: Any, cfg: Dict[str, Any], what: str) -> torch.n
 class MPRNetRestorer(BaseModel):
     """MPRNet (or any network in BasicSR's ARCH_REGISTRY) trained with ``MPRNetLoss``, for MMEngine's Runner.
 
+    Training uses the same core pieces as the BasicSR ``MPRNetModel``: stage outputs and their loss terms (a network
+    with one output is one stage), saturation jitter, identity init and the checkpoint-fitting policy. Gradient
+    accumulation is MMEngine's own: ``optim_wrapper=dict(..., accumulative_counts=N)``.
+
     The network is kept in the attribute ``generator``: MMEngine checkpoints then hold ``generator.*`` keys, which
     ``mprnet_plugin.checkpoint`` strips, so ``mprnet-infer`` and the BasicSR side load them directly.
 
     Args:
         generator: network config, e.g. ``dict(type='MPRNet', preset='deblurring')``.
         loss: loss config, e.g. ``dict(type='MPRNetLoss', edge_weight=0.05)``; a loss with ``.terms()`` is logged
-            per stage.
+            per term and stage, any other loss per stage (``loss_pix_<i>``).
         data_preprocessor: default ``RestorationDataPreprocessor``.
         tile / tile_overlap / tile_batch: restore validation images in tiles (None: whole images, padded to 8).
-        pretrained / pretrained_key: weights to start from, in any layout ``mprnet_plugin.checkpoint`` reads.
+        pretrained / pretrained_key: weights to start from, in any layout ``mprnet_plugin.checkpoint`` reads;
+            ``pretrained_strict=False`` loads the weights that fit and warns about the rest.
         identity_init: without ``pretrained``, zero the layers that add each stage's residual to its input image, so
             training starts from the identity (as the BasicSR side's ``train.identity_init``; for short schedules).
+        saturation_jitter: ``dict(prob=0.333, range=(0.8, 1.2))``: the authors' GoPro augmentation on each training
+            batch, the same factor on input and target (as the BasicSR side's ``train.saturation_jitter``).
     """
 
     def __init__(self, generator: Dict[str, Any], loss: Optional[Dict[str, Any]] = None,
                  data_preprocessor: Optional[Dict[str, Any]] = None, tile: Optional[int] = None,
                  tile_overlap: int = 32, tile_batch: int = 1, pretrained: Optional[str] = None,
-                 pretrained_key: Optional[str] = None, identity_init: bool = False,
-                 init_cfg: Optional[Dict[str, Any]] = None) -> None:
+                 pretrained_key: Optional[str] = None, identity_init: bool = False, pretrained_strict: bool = True,
+                 saturation_jitter: Optional[Dict[str, Any]] = None, init_cfg: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type='RestorationDataPreprocessor'),
                          init_cfg=init_cfg)
         self.generator = build_from_basicsr(ARCH_REGISTRY, generator, 'generator')
         self.loss = build_from_basicsr(LOSS_REGISTRY, loss or dict(type='MPRNetLoss'), 'loss')
         self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
+        self.saturation = parse_saturation_option(saturation_jitter, 'model.saturation_jitter')
         if pretrained:
-            load_mprnet_checkpoint(self.generator, pretrained, key=pretrained_key)
+            fit_checkpoint(self.generator, pretrained, strict=pretrained_strict, key=pretrained_key,
+                           warn=lambda text: print_log(text, logger='current', level=logging.WARNING))
         elif identity_init:
-            with torch.no_grad():
-                for name in RESIDUAL_OUTPUT_LAYERS:
-                    for param in self.generator.get_submodule(name).parameters():
-                        param.zero_()
+            zero_residual_outputs(self.generator)
 
     def forward(self, inputs: Tensor, data_samples: Optional[Sequence[Dict[str, Any]]] = None,
                 mode: str = 'tensor') -> ForwardResult:
         """``'loss'``: named loss terms; ``'predict'``: one result dict per sample; ``'tensor'``: raw outputs."""
         if mode == 'loss':
-            outputs = self.generator(inputs)
             target = stack_targets(data_samples, 'loss')
-            # The losses run in float32 even when AmpOptimWrapper autocasts the network to bf16/fp16.
-            with torch.autocast(device_type=inputs.device.type, enabled=False):
-                return self.loss_terms([o.float() for o in outputs], target.float())
+            if self.training and self.saturation is not None:
+                # Here rather than in train_step: MMEngine's DDP wrapper runs its own train_step, then this forward.
+                inputs, target = saturation_jitter(inputs, target, *self.saturation)
+            return self.loss_terms(self.generator(inputs), target)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
@@ -76,11 +86,9 @@ class MPRNetRestorer(BaseModel):
         raise ValueError(f'MPRNetRestorer: mode must be loss, predict or tensor; got {mode!r}')
 
     def loss_terms(self, outputs: Union[Tensor, Sequence[Tensor]], target: Tensor) -> Dict[str, Tensor]:
-        """Each stage's weighted terms, named so that MMEngine sums them (its keys must contain ``loss``)."""
-        if hasattr(self.loss, 'terms'):
-            return {f'loss_{name[2:] if name.startswith("l_") else name}': value
-                    for name, value in self.loss.terms(outputs, target).items()}
-        return dict(loss=self.loss(outputs, target))
+        """Each stage's weighted terms (float32), named so that MMEngine sums them (its keys must contain ``loss``)."""
+        return {f'loss_{name[2:] if name.startswith("l_") else name}': value
+                for name, value in stage_loss_terms(self.loss, outputs, target).items()}
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: Optional[Sequence[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:

@@ -1,2 +1,2 @@
-"""Registered with BasicSR on import."""
-from mprnet_plugin.models import lr_scheduler, mprnet_model, optimizers  # noqa: F401
+"""Registered with BasicSR on import: MPRNetModel (the recipe's schedulers and optimizers live in training/)."""
+from mprnet_plugin.models import mprnet_model  # noqa: F401

@@ -1,7 +1,9 @@
 """The authors' extra training augmentations, applied to a whole (lq, gt) batch on the training device.
 
 BasicSR's ``PairedImageDataset`` gives the random crop and the 8 flip/rotation variants; these are the rest of the
-MPRNet recipes: saturation jitter for deblurring and MixUp for denoising. Both change input and target alike.
+MPRNet recipes: saturation jitter for deblurring and MixUp for denoising. Both change input and target alike, and
+both apply to the whole batch (before any split into gradient-accumulation micro-batches). Host-neutral: the BasicSR
+model and the MMEngine model call the same functions.
 """
 from __future__ import annotations
 
@@ -12,16 +14,17 @@ from torch import Tensor
 from torchvision.transforms.functional import adjust_saturation
 
 
-def parse_saturation_option(value: Any) -> Optional[Tuple[float, float, float]]:
-    """``(prob, low, high)`` from ``train.saturation_jitter: {prob, range: [low, high]}``; None when off."""
+def parse_saturation_option(value: Any,
+                            option: str = 'train.saturation_jitter') -> Optional[Tuple[float, float, float]]:
+    """``(prob, low, high)`` from ``{prob, range: [low, high]}`` (``option`` names it in errors); None when off."""
     if not value:
         return None
     if not isinstance(value, Mapping):
-        raise ValueError(f'train.saturation_jitter: expected {{prob: P, range: [low, high]}}; got {value!r}')
+        raise ValueError(f'{option}: expected {{prob: P, range: [low, high]}}; got {value!r}')
     prob = float(value.get('prob', 1 / 3))
     low, high = (float(v) for v in value.get('range', (0.8, 1.2)))
     if not 0 <= prob <= 1 or not 0 <= low <= high:
-        raise ValueError(f'train.saturation_jitter: need 0 <= prob <= 1 and 0 <= low <= high; got {dict(value)}')
+        raise ValueError(f'{option}: need 0 <= prob <= 1 and 0 <= low <= high; got {dict(value)}')
     return prob, low, high
 
 

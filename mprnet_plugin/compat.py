@@ -233,7 +233,7 @@ def _paired_getitem_naming_files(getitem):
     def wrapper(self, index):
         try:
             return getitem(self, index)
-        except ImageDecodeError as exc:
+        except ImageDecodeError:
             paths = self.paths[index]
             bad = []
             for key in ('gt', 'lq'):
@@ -242,8 +242,7 @@ def _paired_getitem_naming_files(getitem):
                 except Exception:  # noqa: BLE001 (any failure to read it names it)
                     bad.append(f'{key} {paths[f"{key}_path"]!r}')
             raise ImageDecodeError(f'dataset {self.opt.get("name")!r}: cannot decode '
-                                   f'{" and ".join(bad) or "an image of the pair"}: corrupt or not an image '
-                                   f'({exc})') from None
+                                   f'{" and ".join(bad) or "an image of the pair"}: corrupt or not an image') from None
     wrapper.__mprnet_fix__ = True
     return wrapper
 

@@ -54,8 +54,6 @@ SUBPROCESS_CASES = {
     'empty': (None, "is empty; expected a mapping"),
     'unknown_network': (set_in('network_g.type', 'MPRNett'), "network_g.type: 'MPRNett' is not a registered"),
     'lr_text': (set_in('train.optim_g.lr', 'fast'), "train.optim_g.lr: 'fast' is str; expected a number"),
-    'batch_text': (set_in('datasets.train.batch_size_per_gpu', 'four'), 'batch_size_per_gpu'),
-    'missing_dataroot': (set_in('datasets.train.dataroot_gt', 'nowhere/target'), "'nowhere/target' does not exist"),
     'bad_tile': (lambda opt: opt['val'].update(tile={'size': 30}), 'val.tile.size must be a positive multiple of 8'),
 }
 
@@ -87,6 +85,8 @@ IN_PROCESS_CASES = {
     'unknown_loss': (set_in('train.pixel_opt.type', 'NoLoss'), "train.pixel_opt.type: 'NoLoss' is not a registered"),
     'total_iter_text': (set_in('train.total_iter', '1e3'), 'YAML reads 1e-4 as text'),
     'num_gpu': (set_in('num_gpu', 64), 'num_gpu: 64, but torch sees'),
+    'missing_dataroot': (set_in('datasets.train.dataroot_gt', 'nowhere/target'), "'nowhere/target' does not exist"),
+    'batch_text': (set_in('datasets.train.batch_size_per_gpu', 'four'), 'batch_size_per_gpu'),
     'names_differ': (None, "must hold the same file names; '001.png' is in dataroot_gt only"),
 }
 

@@ -26,6 +26,8 @@ class _ParsedOptions:
         check_raw_options(self.argv)
         opt, args = self.original(root_path, is_train=is_train)
         check_parsed_options(opt, testing=not is_train)
+        # BasicSR makes a folder of every path.* entry it does not know; this one is a switch, read above.
+        opt['path'].pop('allow_random_weights', None)
         self.opt = opt
         return opt, args
 

@@ -133,9 +133,9 @@ def _check_dataset(phase: str, dataset: Mapping[str, Any]) -> None:
 
 
 def _check_same_names(phase: str, lq: str, gt: str) -> None:
-    """Paired folders must hold the same file names (BasicSR pairs them by name)."""
+    """Paired folders must hold the same file names (BasicSR pairs the files directly inside them by name)."""
     def names(root: str) -> set:
-        return {os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files}
+        return {entry.name for entry in os.scandir(root) if entry.is_file()}
     lq_names, gt_names = names(lq), names(gt)
     only_gt, only_lq = sorted(gt_names - lq_names), sorted(lq_names - gt_names)
     if only_gt or only_lq:

@@ -103,10 +103,9 @@ class Restorer:
                 raise ValueError(f'tile overlap {overlap} must be in [0, tile size {tile})')
         if batch < 1:
             raise ValueError(f'batch must be at least 1; got {batch}')
-        if fallback_tile % SIZE_MULTIPLE or fallback_tile < max(MIN_FALLBACK_TILE, overlap + SIZE_MULTIPLE):
+        if fallback_tile % SIZE_MULTIPLE or fallback_tile < MIN_FALLBACK_TILE:
             raise ValueError(f'fallback tile {fallback_tile} must be a multiple of {SIZE_MULTIPLE} and at least '
-                             f'{max(MIN_FALLBACK_TILE, overlap + SIZE_MULTIPLE)} (the smallest tile tried, and larger '
-                             f'than the overlap {overlap})')
+                             f'{MIN_FALLBACK_TILE}, the smallest tile the out-of-memory retry tries')
         self.device = resolve_device(device)
         self.tile = tile if tile else None
         self.overlap, self.precision, self.batch, self.fallback_tile = overlap, precision, batch, fallback_tile

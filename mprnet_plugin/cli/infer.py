@@ -91,10 +91,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f'--tile-overlap must be in [0, --tile {args.tile}); got {args.tile_overlap}')
     if args.batch < 1 or args.workers < 1:
         parser.error('--batch and --workers must be at least 1')
-    smallest = max(MIN_FALLBACK_TILE, args.tile_overlap + 8)
-    if args.fallback_tile < smallest or args.fallback_tile % 8:
-        parser.error(f'--fallback-tile must be a multiple of 8 and at least {smallest} (the smallest tile tried, and '
-                     f'larger than --tile-overlap {args.tile_overlap}); got {args.fallback_tile}')
+    if args.fallback_tile < MIN_FALLBACK_TILE or args.fallback_tile % 8:
+        parser.error(f'--fallback-tile must be a multiple of 8 and at least {MIN_FALLBACK_TILE} (the smallest tile '
+                     f'the out-of-memory retry tries); got {args.fallback_tile}')
     if any(sep in args.suffix for sep in ('/', '\\', os.sep)) or args.suffix in ('.', '..'):
         parser.error(f'--suffix {args.suffix!r} must not contain a path separator: outputs stay inside --output')
     return args

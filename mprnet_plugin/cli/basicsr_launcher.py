@@ -40,7 +40,8 @@ def run_pipeline(pipeline_name: str, argv: Optional[List[str]] = None) -> Dict[s
 
     install_basicsr_fixes()
     args = normalize_local_rank_argv(list(sys.argv[1:] if argv is None else argv))
-    sys.argv = [sys.argv[0]] + args  # BasicSR's parse_options reads sys.argv itself
+    # BasicSR's parse_options reads sys.argv itself; its argparse errors then start with the command's name.
+    sys.argv = [f'mprnet-{pipeline_name}'] + args
     if pipeline_name == 'train':
         import basicsr.train as module
         pipeline = module.train_pipeline

@@ -154,40 +154,121 @@ def model_to_device_any_device(self: object, net: object) -> object:
     return net
 
 
+class ResumeStateError(RuntimeError):
+    """A training state to resume from that cannot be read; names the file."""
+
+
+def _read_state(path: str, location: object) -> dict:
+    """One training state file, or ``ResumeStateError`` naming it and what was wrong."""
+    import os
+
+    import torch
+
+    size = os.path.getsize(path) if os.path.isfile(path) else None
+    if size is None:
+        raise ResumeStateError(f'training state {path!r} does not exist')
+    try:
+        state = torch.load(path, map_location=location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (truncated, empty or garbage files fail in many ways)
+        detail = 'an empty file' if size == 0 else f'{size} bytes, {type(exc).__name__}: {" ".join(str(exc).split())}'
+        raise ResumeStateError(f'training state {path!r} cannot be read ({detail[:200]})') from None
+    if not isinstance(state, dict) or not isinstance(state.get('iter'), int):
+        raise ResumeStateError(f'training state {path!r} is not a BasicSR training state (no "iter")')
+    return state
+
+
 def load_resume_state_any_device(opt: dict) -> dict | None:
     """BasicSR's ``load_resume_state`` that maps the state to the current GPU, or to the CPU when there is none.
 
     The host's version calls ``torch.cuda.current_device()``, so ``--auto_resume`` and ``resume_state`` fail on CPU.
-    Training states hold only tensors, numbers and containers, so they load with ``weights_only=True``.
+    Training states hold only tensors, numbers and containers, so they load with ``weights_only=True``. With
+    ``--auto_resume`` an unreadable state (an interrupted copy, a full disk) is skipped with a warning naming it, and
+    the newest state that loads is used; an unreadable ``path.resume_state`` is an error naming the file.
     """
     import os.path as osp
 
     import torch
     from basicsr.utils import check_resume, scandir
 
-    path = None
-    if opt['auto_resume']:
-        state_dir = osp.join('experiments', opt['name'], 'training_states')
-        if osp.isdir(state_dir):
-            iters = [int(v.split('.state')[0]) for v in scandir(state_dir, suffix='.state', recursive=False)
-                     if v.split('.state')[0].isdigit()]
-            if iters:
-                path = osp.join(state_dir, f'{max(iters)}.state')
-                opt['path']['resume_state'] = path
-    elif opt['path'].get('resume_state'):
-        path = opt['path']['resume_state']
-    if path is None:
-        return None
     use_cuda = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
     location = torch.device('cuda', torch.cuda.current_device()) if use_cuda else torch.device('cpu')
-    state = torch.load(path, map_location=location, weights_only=True)
+    if opt['auto_resume']:
+        state_dir = osp.join('experiments', opt['name'], 'training_states')
+        iters = []
+        if osp.isdir(state_dir):
+            iters = sorted((int(v.split('.state')[0]) for v in scandir(state_dir, suffix='.state', recursive=False)
+                            if v.split('.state')[0].isdigit()), reverse=True)
+        state, path = None, None
+        for it in iters:
+            path = osp.join(state_dir, f'{it}.state')
+            try:
+                state = _read_state(path, location)
+                break
+            except ResumeStateError as exc:
+                print(f'warning: skipped: {exc}; trying an older state', file=sys.stderr, flush=True)
+        if state is None:
+            if iters:
+                raise ResumeStateError(f'--auto_resume: none of the {len(iters)} training state(s) in {state_dir!r} '
+                                       'can be read; remove them to start afresh, or set path.resume_state')
+            return None
+        opt['path']['resume_state'] = path
+    elif opt['path'].get('resume_state'):
+        state = _read_state(opt['path']['resume_state'], location)
+    else:
+        return None
     check_resume(opt, state['iter'])
     return state
 
 
+class ImageDecodeError(ValueError):
+    """Image bytes that OpenCV cannot decode; names the file where it is known."""
+
+
+def check_decoded(img: object, what: str) -> object:
+    """``img`` from ``cv2.imdecode``, or ``ImageDecodeError`` naming ``what`` when decoding failed (None)."""
+    if img is None:
+        raise ImageDecodeError(f'cannot decode {what}: corrupt or not an image')
+    return img
+
+
+def imfrombytes_checked(content: bytes, flag: str = 'color', float32: bool = False) -> object:
+    """BasicSR's ``imfrombytes``, raising ``ImageDecodeError`` where the host's returns None (and then fails on
+    ``None.astype`` with a message that names nothing)."""
+    import cv2
+    import numpy as np
+
+    flags = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE, 'unchanged': cv2.IMREAD_UNCHANGED}
+    img = check_decoded(cv2.imdecode(np.frombuffer(content, np.uint8), flags[flag]) if content else None,
+                        f'an image of {len(content or b"")} bytes')
+    return img.astype(np.float32) / 255. if float32 else img
+
+
+def _paired_getitem_naming_files(getitem):
+    """Wrap ``PairedImageDataset.__getitem__`` so that an undecodable image is named by its path."""
+    import functools
+
+    @functools.wraps(getitem)
+    def wrapper(self, index):
+        try:
+            return getitem(self, index)
+        except ImageDecodeError:
+            paths = self.paths[index]
+            bad = []
+            for key in ('gt', 'lq'):
+                try:
+                    imfrombytes_checked(self.file_client.get(paths[f'{key}_path'], key))
+                except Exception:  # noqa: BLE001 (any failure to read it names it)
+                    bad.append(f'{key} {paths[f"{key}_path"]!r}')
+            raise ImageDecodeError(f'dataset {self.opt.get("name")!r}: cannot decode '
+                                   f'{" and ".join(bad) or "an image of the pair"}: corrupt or not an image') from None
+    wrapper.__mprnet_fix__ = True
+    return wrapper
+
+
 def install_basicsr_fixes() -> None:
-    """Replace BasicSR's ``init_dist``, ``load_resume_state`` and ``BaseModel.model_to_device`` with the CPU-safe
-    versions above (idempotent)."""
+    """Replace BasicSR's ``init_dist``, ``load_resume_state``, ``BaseModel.model_to_device`` and the paired dataset's
+    image decoding with the versions above (idempotent)."""
+    import basicsr.data.paired_image_dataset as paired
     import basicsr.models.base_model
     import basicsr.train
     import basicsr.utils.dist_util
@@ -197,6 +278,9 @@ def install_basicsr_fixes() -> None:
     basicsr.utils.dist_util.init_dist = init_dist_any_device
     basicsr.train.load_resume_state = load_resume_state_any_device
     basicsr.models.base_model.BaseModel.model_to_device = model_to_device_any_device
+    paired.imfrombytes = imfrombytes_checked
+    if not getattr(paired.PairedImageDataset.__getitem__, '__mprnet_fix__', False):
+        paired.PairedImageDataset.__getitem__ = _paired_getitem_naming_files(paired.PairedImageDataset.__getitem__)
 
 
 def init_mmengine_cpu_distributed(launcher: str, backend: str = 'gloo', timeout_s: int = 1800) -> bool:

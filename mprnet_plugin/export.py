@@ -24,6 +24,19 @@ INPUT_NAME, OUTPUT_NAME = 'input', 'output'
 DEFAULT_OPSET = 17
 
 
+class ExportCheckError(RuntimeError):
+    """An export whose outputs differ from PyTorch's beyond the tolerance (no file is left under its name)."""
+
+
+def supported_opsets() -> Tuple[int, int]:
+    """The ONNX opsets torch's TorchScript-based exporter writes (the one ``export_onnx`` uses)."""
+    try:
+        from torch.onnx import _constants
+        return _constants.ONNX_MIN_OPSET, _constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    except (ImportError, AttributeError):  # private names; torch 2.x has had them throughout
+        return 7, 20
+
+
 class FinalOutput(nn.Module):
     """Wraps a restoration network so that it returns only its final output (one graph output)."""
 
@@ -118,15 +131,29 @@ def verify_export(net: nn.Module, path: PathLike, fmt: str, height: int, width: 
 
 
 def export(net: nn.Module, path: PathLike, fmt: str, height: int = 256, width: int = 256, dynamic: bool = True,
-           opset: int = DEFAULT_OPSET, verify: bool = True) -> Optional[float]:
-    """Export ``net`` in ``fmt`` and, with ``verify``, return the max abs difference from PyTorch."""
-    if fmt == 'onnx':
-        export_onnx(net, path, height, width, dynamic, opset)
-    elif fmt == 'torchscript':
-        export_torchscript(net, path, height, width)
-    else:
+           opset: int = DEFAULT_OPSET, verify: bool = True, tolerance: Optional[float] = None) -> Optional[float]:
+    """Export ``net`` in ``fmt`` and, with ``verify``, return the max abs difference from PyTorch.
+
+    The file is checked under a temporary name; with ``tolerance``, a larger difference raises ``ExportCheckError``
+    and nothing is left at ``path``.
+    """
+    if fmt not in EXPORT_FORMATS:
         raise ValueError(f'unknown export format {fmt!r}; expected one of {list(EXPORT_FORMATS)}')
-    if not verify:
-        return None
-    # TorchScript traces sizes symbolically, so it is always checked at another size than the traced one.
-    return verify_export(net, path, fmt, *check_size(height, width, dynamic or fmt == 'torchscript'))
+    low, high = supported_opsets()
+    if fmt == 'onnx' and not low <= opset <= high:
+        raise ValueError(f'ONNX opset {opset} is not supported by torch {torch.__version__}; expected {low}-{high}')
+    if tolerance is not None and not tolerance >= 0:
+        raise ValueError(f'tolerance must be a number >= 0; got {tolerance}')
+    with atomic_output(path) as tmp:
+        if fmt == 'onnx':
+            export_onnx(net, tmp, height, width, dynamic, opset)
+        else:
+            export_torchscript(net, tmp, height, width)
+        if not verify:
+            return None
+        # TorchScript traces sizes symbolically, so it is always checked at another size than the traced one.
+        diff = verify_export(net, tmp, fmt, *check_size(height, width, dynamic or fmt == 'torchscript'))
+        if tolerance is not None and diff > tolerance:
+            raise ExportCheckError(f'the {fmt} export differs from PyTorch by {diff:.3g} > tolerance {tolerance:g}; '
+                                   f'nothing was written to {os.fspath(path)!r}')
+    return diff

@@ -40,7 +40,12 @@ def read_image(path: PathLike, flags: int = cv2.IMREAD_UNCHANGED, orient: bool =
     if not os.path.isfile(path):
         raise ImageReadError(f'image {path!r} does not exist')
     buf = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths, unlike cv2.imread
-    img = cv2.imdecode(buf, flags) if buf.size else None
+    try:
+        img = cv2.imdecode(buf, flags) if buf.size else None
+    except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV's limit
+        reason = ('its header claims more pixels than OpenCV decodes (OPENCV_IO_MAX_IMAGE_PIXELS)'
+                  if 'MAX_IMAGE_PIXELS' in str(exc) else ' '.join(str(exc).split())[-160:])
+        raise ImageReadError(f'cannot decode image {path!r} ({buf.size} bytes): {reason}') from None
     if img is None:
         raise ImageReadError(f'cannot decode image {path!r} ({buf.size} bytes): corrupt or not an image')
     return _orient_decoded(img, buf) if orient else img

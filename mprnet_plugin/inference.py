@@ -9,6 +9,7 @@ Padding, cropping and tiling are ``mprnet_plugin.restore``'s; array conversions 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
@@ -29,6 +30,28 @@ Image = Union[np.ndarray, Tensor]
 
 # Compute precision names and the autocast dtype each stands for (None: plain float32).
 PRECISIONS: Dict[str, Optional[torch.dtype]] = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+# The smallest tile the out-of-memory fallback tries (restore_with_fallback's floor).
+MIN_FALLBACK_TILE: int = inspect.signature(restore_with_fallback).parameters['min_tile'].default
+
+
+class NonFiniteError(ValueError):
+    """An image in or out of the network that holds NaN or infinite values."""
+
+
+def check_finite(values: Union[np.ndarray, Tensor], what: str) -> None:
+    """Raise ``NonFiniteError`` naming ``what`` when float ``values`` hold NaN or infinite entries."""
+    if isinstance(values, Tensor):
+        total, bad = values.numel(), int((~torch.isfinite(values)).sum()) if values.is_floating_point() else 0
+    else:
+        total, bad = values.size, int((~np.isfinite(values)).sum()) if values.dtype.kind == 'f' else 0
+    if bad:
+        raise NonFiniteError(f'{what} holds {bad} non-finite value(s) (NaN or infinity) of {total}')
+
+
+def check_image_size(shape: Sequence[int], what: str) -> None:
+    """Raise ``ValueError`` when an image of ``shape`` (H, W first) has no pixels."""
+    if len(shape) >= 2 and (shape[0] == 0 or shape[1] == 0):
+        raise ValueError(f'{what} has size {shape[0]}x{shape[1]}; an image needs at least one pixel')
 
 
 def resolve_device(device: Union[str, torch.device] = 'auto') -> torch.device:
@@ -80,6 +103,9 @@ class Restorer:
                 raise ValueError(f'tile overlap {overlap} must be in [0, tile size {tile})')
         if batch < 1:
             raise ValueError(f'batch must be at least 1; got {batch}')
+        if fallback_tile % SIZE_MULTIPLE or fallback_tile < MIN_FALLBACK_TILE:
+            raise ValueError(f'fallback tile {fallback_tile} must be a multiple of {SIZE_MULTIPLE} and at least '
+                             f'{MIN_FALLBACK_TILE}, the smallest tile the out-of-memory retry tries')
         self.device = resolve_device(device)
         self.tile = tile if tile else None
         self.overlap, self.precision, self.batch, self.fallback_tile = overlap, precision, batch, fallback_tile
@@ -110,12 +136,18 @@ class Restorer:
             yield
 
     def restore_tensor(self, x: Tensor) -> Tensor:
-        """Restore a (N, 3, H, W) RGB float batch in [0, 1]; returns float32 on ``x``'s device, not clamped."""
+        """Restore a (N, 3, H, W) RGB float batch in [0, 1]; returns float32 on ``x``'s device, not clamped.
+
+        Non-finite values in ``x`` or in the result raise ``NonFiniteError`` (a NaN spreads to the whole output).
+        """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f'restore_tensor expects an (N, 3, H, W) RGB batch; got shape {tuple(x.shape)}')
+        check_image_size(tuple(x.shape[2:]), 'the input batch')
+        check_finite(x, 'the input')
         with self._compute():
             out = restore_with_fallback(self.net, x.to(self.device, torch.float32), self.tile, self.overlap,
                                         SIZE_MULTIPLE, self.batch, self.fallback_tile, notify=self.notify)
+        check_finite(out, 'the restored output')
         return out.float().to(x.device)
 
     def restore_array(self, img: np.ndarray, bgr: bool = False) -> np.ndarray:
@@ -133,8 +165,12 @@ class Restorer:
             results.extend(tensor_to_array(o, layout) for o, (_, layout) in zip(out, group))
             group.clear()
 
-        for img in images:
-            tensor, layout = array_to_tensor(np.asarray(img), bgr=bgr)
+        for index, img in enumerate(images):
+            img = np.asarray(img)
+            what = 'the input image' if len(images) == 1 else f'input image {index}'
+            check_image_size(img.shape, what)
+            check_finite(img, what)
+            tensor, layout = array_to_tensor(img, bgr=bgr)
             if group and (len(group) >= self.batch or group[0][0].shape != tensor.shape):
                 flush()
             group.append((tensor, layout))

@@ -59,7 +59,7 @@ class TimedMPRNetModel(MPRNetModel):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
 PY
 
 cd "$WORK"

@@ -135,17 +135,17 @@ def test_glob_tiles_jpeg_to_png_exif_and_skip_existing(net, checkpoints, tmp_pat
     assert sorted(p.relative_to(nested).as_posix() for p in nested.rglob('*.png')) == ['day1/big.png', 'day1/cam.png']
 
 
-def test_bad_options_and_inputs_are_named(checkpoints, inputs, tmp_path, caplog):
+def test_bad_options_and_inputs_are_named(checkpoints, inputs, tmp_path, capsys):
     root, _ = inputs
-    with caplog.at_level(logging.ERROR, logger='mprnet_plugin'):
-        assert run_infer('--weights', tmp_path / 'nope.pth', '--input', root, '--output', tmp_path / 'o') == 2
-        assert 'nope.pth' in caplog.text
-        assert run_infer('--weights', checkpoints['basicsr'], '--input', tmp_path / 'absent', '--output',
-                         tmp_path / 'o') == 2
-        assert 'absent' in caplog.text
-        # Writing next to the inputs under the same name would overwrite them.
-        assert run_infer('--weights', checkpoints['basicsr'], '--input', root / 'rgb.png', '--output', root) == 2
-        assert 'overwrite an input' in caplog.text
+    # One line each, prefixed with the tool's name (the convention of every command), exit status 2.
+    assert run_infer('--weights', tmp_path / 'nope.pth', '--input', root, '--output', tmp_path / 'o') == 2
+    assert 'mprnet-infer: error:' in (err := capsys.readouterr().err) and 'nope.pth' in err
+    assert run_infer('--weights', checkpoints['basicsr'], '--input', tmp_path / 'absent', '--output',
+                     tmp_path / 'o') == 2
+    assert 'absent' in capsys.readouterr().err
+    # Writing next to the inputs under the same name would overwrite them.
+    assert run_infer('--weights', checkpoints['basicsr'], '--input', root / 'rgb.png', '--output', root) == 2
+    assert 'overwrite an input' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_infer('--weights', checkpoints['basicsr'], '--input', root, '--output', tmp_path / 'o', '--tile', '50')
 

@@ -286,5 +286,6 @@ def test_missing_layout_and_bad_arguments(tmp_path, capsys):
                       '--step', '4']) == 2
     assert prep_main(['gopro', '--src', str(tmp_path)]) == 2
     assert 'required' in capsys.readouterr().err
-    err = run_prep_failing(capsys, 'gopro', '--src', tmp_path, '--dst', tmp_path / 'o', '--splits', 'val')
+    (tmp_path / 'raw').mkdir()
+    err = run_prep_failing(capsys, 'gopro', '--src', tmp_path / 'raw', '--dst', tmp_path / 'o', '--splits', 'val')
     assert "no split(s) ['val']" in err

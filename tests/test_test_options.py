@@ -77,9 +77,13 @@ def run_option_file(workspace, monkeypatch, option_file):
     """``mprnet-test -opt <file>`` on the CPU with the identity network; returns (options, summary rows by name)."""
     monkeypatch.chdir(workspace)
     monkeypatch.setattr(sys, 'argv', ['mprnet-test'])
-    network = [f'network_g:{k}={v}' for k, v in TINY_MPRNET.items()]
-    run_test(['-opt', str(OPTIONS / option_file), '--force_yml', 'num_gpu=0', 'val:save_img=false', 'val:pbar=false',
-              f'path:pretrain_network_g={workspace / "identity.pth"}', 'path:param_key_g=params'] + network)
+    # The shipped file with the tiny network's widths (--force_yml sets only keys a file has).
+    tiny = yaml.safe_load((OPTIONS / option_file).read_text())
+    tiny['network_g'].update(TINY_MPRNET)
+    tiny_file = workspace / f'tiny_{option_file}'
+    tiny_file.write_text(yaml.safe_dump(tiny, sort_keys=False))
+    assert run_test(['-opt', str(tiny_file), '--force_yml', 'num_gpu=0', 'val:save_img=false', 'val:pbar=false',
+                     f'path:pretrain_network_g={workspace / "identity.pth"}', 'path:param_key_g=params']) == 0
     opt = yaml.safe_load((OPTIONS / option_file).read_text())
     results = workspace / 'results' / opt['name']
     lines = (results / 'summary.csv').read_text().splitlines()

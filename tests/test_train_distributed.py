@@ -152,4 +152,4 @@ if __name__ == '__main__':
     from mprnet_plugin.train import main
 
     define_probe_model()
-    main()
+    sys.exit(main())

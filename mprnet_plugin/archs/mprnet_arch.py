@@ -307,6 +307,10 @@ class MPRNet(nn.Module):
             if value is not None:
                 widths[key] = value
         n, s, o = widths['n_feat'], widths['scale_unetfeats'], widths['scale_orsnetfeats']
+        for key, value in (('in_c', in_c), ('n_feat', n), ('scale_unetfeats', s), ('scale_orsnetfeats', o),
+                           ('num_cab', num_cab), ('kernel_size', kernel_size), ('reduction', reduction)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'MPRNet: {key} must be a positive integer; got {value!r}')
         self.in_c, self.out_c, self.channels_last = in_c, out_c, channels_last
         self.config = dict(in_c=in_c, out_c=out_c, n_feat=n, scale_unetfeats=s, scale_orsnetfeats=o,
                            num_cab=num_cab, kernel_size=kernel_size, reduction=reduction, bias=bias)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,13 +24,16 @@ import cv2
 import numpy as np
 import yaml
 
+from mprnet_plugin.cli.common import UsageError, add_version, run_tool
+
+PROG = 'mprnet-demo'
 DEMO_OPTIONS = Path(__file__).resolve().parents[2] / 'options' / 'demo'
 SEPARATOR = 6  # white pixels between the panels of a side-by-side image
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
-    parser = argparse.ArgumentParser(prog='mprnet-demo', description=__doc__.split('\n\n')[0],
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='demo_output', help='output folder (default: demo_output)')
     parser.add_argument('--options', default=str(DEMO_OPTIONS),
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--seed', type=int, default=0, help='seed of the blur kernels and noise')
     parser.add_argument('--fresh', action='store_true',
                         help='train from scratch (BasicSR archives the previous run) instead of resuming it')
-    return parser
+    return add_version(parser)
 
 
 def console_command(script: str, module: str) -> List[str]:
@@ -69,7 +71,7 @@ def run_step(title: str, cmd: Sequence[str], cwd: Path) -> None:
     print(f'\n== {title}\n$ (cd {cwd} && {" ".join(cmd)})', flush=True)
     proc = subprocess.run(list(cmd), cwd=cwd, env=step_environment())
     if proc.returncode != 0:
-        raise SystemExit(f'mprnet-demo: {title} failed (exit {proc.returncode}); see the log above')
+        raise RuntimeError(f'{title} failed (exit {proc.returncode}); see the log above')
 
 
 def read_pairs(input_lmdb: Path, target_lmdb: Path, keys: Sequence[str]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
@@ -105,13 +107,18 @@ def results_table(rows: List[Tuple[str, float, float, float, float]]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the demo; returns 0 on success."""
+    """Run the demo; returns the exit status (0 on success)."""
     args = build_parser().parse_args(argv)
+    return run_tool(PROG, lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The demo's four steps."""
     import mprnet_plugin  # noqa: F401  (after argument parsing: --help stays fast)
     from basicsr.metrics import calculate_psnr, calculate_ssim
 
     from mprnet_plugin.data.demo_data import build_demo_dataset
-    from mprnet_plugin.fileio import atomic_write_text
+    from mprnet_plugin.fileio import atomic_output, atomic_write_text
     from mprnet_plugin.image_io import read_image, write_image
 
     out = Path(args.out).resolve()
@@ -119,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     train_yml, test_yml = options / 'MPRNet_demo_train.yml', options / 'MPRNet_demo_test.yml'
     for path in (train_yml, test_yml):
         if not path.is_file():
-            raise SystemExit(f'mprnet-demo: option file {path} is missing; pass --options <folder holding it>')
+            raise UsageError(f'option file {path} is missing; pass --options <folder holding it>')
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
@@ -145,13 +152,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     record = json.loads((results / 'metrics' / f'{dataset}.json').read_text())
     pairs = read_pairs(data.test_input, data.test_target, data.test_keys)
     rows = []
-    shutil.rmtree(out / 'side_by_side', ignore_errors=True)
-    for key, (blurred, sharp) in pairs.items():
-        restored = read_image(results / 'visualization' / dataset / f'{key}_{test_opt["val"]["suffix"]}.png')
-        rows.append((key, calculate_psnr(blurred, sharp, crop_border=0), calculate_ssim(blurred, sharp, crop_border=0),
-                     record['images'][key]['psnr'], record['images'][key]['ssim']))
-        write_image(out / 'side_by_side' / f'{key}.png',
-                    side_by_side([blurred, restored, sharp], ['blurred', 'restored', 'sharp']))
+    with atomic_output(out / 'side_by_side') as gallery:  # replaces the previous run's gallery, never a user's folder
+        for key, (blurred, sharp) in pairs.items():
+            restored = read_image(results / 'visualization' / dataset / f'{key}_{test_opt["val"]["suffix"]}.png')
+            rows.append((key, calculate_psnr(blurred, sharp, crop_border=0),
+                         calculate_ssim(blurred, sharp, crop_border=0),
+                         record['images'][key]['psnr'], record['images'][key]['ssim']))
+            panels = side_by_side([blurred, restored, sharp], ['blurred', 'restored', 'sharp'])
+            write_image(gallery / f'{key}.png', panels)
 
     table = results_table(rows)
     elapsed = time.time() - started

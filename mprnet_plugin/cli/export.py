@@ -9,9 +9,15 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from mprnet_plugin.checkpoint import CheckpointError, build_mprnet_from_checkpoint
-from mprnet_plugin.export import DEFAULT_OPSET, EXPORT_FORMATS, check_size, export
+import math
+import os
 
+from mprnet_plugin.checkpoint import CheckpointError, build_mprnet_from_checkpoint
+from mprnet_plugin.cli.common import UsageError, add_version, run_tool
+from mprnet_plugin.export import DEFAULT_OPSET, EXPORT_FORMATS, check_size, export, supported_opsets
+from mprnet_plugin.fileio import OutputConflictError, check_replaceable
+
+PROG = 'mprnet-export'
 # Exports that differ from PyTorch by more than this fail the command (float32 reordering stays far below it).
 DEFAULT_TOLERANCE = 1e-4
 
@@ -19,7 +25,7 @@ DEFAULT_TOLERANCE = 1e-4
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line of ``mprnet-export``."""
     parser = argparse.ArgumentParser(
-        prog='mprnet-export', description='Export an MPRNet checkpoint to ONNX or TorchScript. The graph takes an '
+        prog=PROG, description='Export an MPRNet checkpoint to ONNX or TorchScript. The graph takes an '
                                           '(N, 3, H, W) RGB float batch in [0, 1], H and W multiples of 8, and '
                                           'returns the final restored image.')
     parser.add_argument('--weights', required=True, help='checkpoint file (authors\', BasicSR, MMEngine or bare)')
@@ -35,33 +41,53 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tolerance', type=float, default=DEFAULT_TOLERANCE,
                         help=f'largest accepted max abs difference from PyTorch (default {DEFAULT_TOLERANCE:g})')
     parser.add_argument('--no-verify', action='store_true', help='skip the comparison with PyTorch')
+    add_version(parser)
     args = parser.parse_args(argv)
     if args.height <= 0 or args.width <= 0 or args.height % 8 or args.width % 8:
         parser.error(f'--height and --width must be positive multiples of 8; got {args.height}x{args.width}')
+    if not math.isfinite(args.tolerance) or args.tolerance < 0:
+        parser.error(f'--tolerance must be a finite number >= 0; got {args.tolerance}')
+    low, high = supported_opsets()
+    if args.format == 'onnx' and not low <= args.opset <= high:
+        parser.error(f'--opset must be in {low}-{high} (what this torch exports); got {args.opset}')
     return args
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``mprnet-export``; exit status 1 when the export differs from PyTorch beyond the tolerance."""
-    args = parse_args(argv)
+def check_output(output: str, weights: str) -> None:
+    """Refuse an ``--output`` that is the checkpoint, a folder, or in a folder that cannot be written."""
+    if os.path.abspath(output) == os.path.abspath(weights):
+        raise UsageError(f'--output {output!r} is the --weights file; choose another name')
     try:
-        net = build_mprnet_from_checkpoint(args.weights, args.checkpoint_key)
-    except CheckpointError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
+        check_replaceable(output, as_folder=False)
+    except OutputConflictError as exc:
+        raise UsageError(f'--output: {exc}') from None
+    parent = os.path.dirname(os.path.abspath(output))
+    while not os.path.exists(parent):  # the nearest existing folder is where the missing ones would be made
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f'--output {output!r}: cannot write in {parent!r} (not a writable folder)')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and check; an export beyond the tolerance raises (and leaves no file)."""
+    check_output(args.output, args.weights)
+    net = build_mprnet_from_checkpoint(args.weights, args.checkpoint_key)
     start = time.perf_counter()
     diff = export(net, args.output, args.format, args.height, args.width, args.dynamic, args.opset,
-                  verify=not args.no_verify)
+                  verify=not args.no_verify, tolerance=args.tolerance)
     print(f'wrote {args.format} model {args.output} ({time.perf_counter() - start:.1f} s, '
           f'{"dynamic batch/height/width" if args.dynamic or args.format == "torchscript" else "fixed size"})')
-    if diff is None:
-        return 0
-    h, w = check_size(args.height, args.width, args.dynamic or args.format == 'torchscript')
-    print(f'checked against PyTorch on a random 1x3x{h}x{w} input: max abs difference {diff:.3g}')
-    if diff > args.tolerance:
-        print(f'error: the export differs from PyTorch by {diff:.3g} > tolerance {args.tolerance:g}', file=sys.stderr)
-        return 1
+    if diff is not None:
+        h, w = check_size(args.height, args.width, args.dynamic or args.format == 'torchscript')
+        print(f'checked against PyTorch on a random 1x3x{h}x{w} input: max abs difference {diff:.3g}')
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``mprnet-export``; exit status 1 when the export fails or differs from PyTorch beyond the
+    tolerance (nothing is written then), 2 for bad arguments or checkpoints."""
+    args = parse_args(argv)
+    return run_tool(PROG, lambda: run(args), usage_errors=(UsageError, CheckpointError))
 
 
 if __name__ == '__main__':

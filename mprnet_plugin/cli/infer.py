@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS
 from mprnet_plugin.checkpoint import CheckpointError
+from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.image_io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -29,9 +30,11 @@ from mprnet_plugin.image_io import (
     storable_array,
     write_image,
 )
-from mprnet_plugin.inference import PRECISIONS, Restorer, matching_preset
+from mprnet_plugin.inference import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, Restorer, check_finite,
+                                     matching_preset)
 
 logger = logging.getLogger('mprnet_plugin.infer')
+PROG = 'mprnet-infer'
 
 GLOB_CHARS = '*?['
 
@@ -54,7 +57,7 @@ class TqdmHandler(logging.Handler):
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line of ``mprnet-infer``."""
     parser = argparse.ArgumentParser(
-        prog='mprnet-infer', description='Restore images of any size with an MPRNet checkpoint (authors\', BasicSR or '
+        prog=PROG, description='Restore images of any size with an MPRNet checkpoint (authors\', BasicSR or '
                                          'MMEngine format; the width is read from the checkpoint).')
     parser.add_argument('--weights', required=True, help='checkpoint file (.pth)')
     parser.add_argument('--input', required=True, nargs='+', metavar='PATH',
@@ -80,6 +83,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--checkpoint-key', default=None,
                         help='read the weights under this key (default: params_ema, params, state_dict, model)')
     parser.add_argument('--workers', type=int, default=2, help='threads reading and writing files (default 2)')
+    add_version(parser)
     args = parser.parse_args(argv)
     if args.tile < 0 or args.tile % 8:
         parser.error(f'--tile must be 0 or a positive multiple of 8; got {args.tile}')
@@ -87,6 +91,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f'--tile-overlap must be in [0, --tile {args.tile}); got {args.tile_overlap}')
     if args.batch < 1 or args.workers < 1:
         parser.error('--batch and --workers must be at least 1')
+    if args.fallback_tile < MIN_FALLBACK_TILE or args.fallback_tile % 8:
+        parser.error(f'--fallback-tile must be a multiple of 8 and at least {MIN_FALLBACK_TILE} (the smallest tile '
+                     f'the out-of-memory retry tries); got {args.fallback_tile}')
+    if any(sep in args.suffix for sep in ('/', '\\', os.sep)) or args.suffix in ('.', '..'):
+        parser.error(f'--suffix {args.suffix!r} must not contain a path separator: outputs stay inside --output')
     return args
 
 
@@ -118,6 +127,9 @@ def collect_inputs(paths: Sequence[str], exclude: Optional[Path] = None) -> List
             found.append((path, Path(path.name)))
         elif path.is_dir():
             files = sorted(p for p in path.rglob('*') if p.is_file() and is_image_file(p) and not _inside(p, exclude))
+            if not files and _inside(path, exclude):
+                raise UsageError(f'--input folder {raw!r} is --output or inside it; files in the output folder are '
+                                 'never taken as inputs: choose another --output')
             if not files:
                 raise FileNotFoundError(f'--input folder {raw!r} holds no image files ({", ".join(IMAGE_EXTENSIONS)})')
             found.extend((p, p.relative_to(path)) for p in files)
@@ -141,6 +153,8 @@ def plan_jobs(inputs: Sequence[Tuple[Path, Path]], output: Path, suffix: str, ex
     for src, rel in inputs:
         target = output / rel.parent / f'{rel.stem}{suffix}{output_extension(src, ext)}'
         key = target.resolve()
+        if not key.is_relative_to(output.resolve()):
+            raise UsageError(f'the output for {src} would be written outside --output ({target})')
         if key in seen:
             raise ValueError(f'{src} and {seen[key]} would both be written to {target}; use separate runs or --suffix')
         if key in sources:
@@ -152,7 +166,9 @@ def plan_jobs(inputs: Sequence[Tuple[Path, Path]], output: Path, suffix: str, ex
 
 
 def _read(job: Job) -> np.ndarray:
-    return read_image(job.source, orient=True)
+    img = read_image(job.source, orient=True)
+    check_finite(img, f'image {os.fspath(job.source)!r}')
+    return img
 
 
 def _write(job: Job, img: np.ndarray) -> None:
@@ -212,15 +228,23 @@ def run(args: argparse.Namespace) -> int:
                     failures.append((job.source, f'cannot write {job.target}: {type(exc).__name__}: {exc}'))
                     logger.error('failed to write %s: %s', job.target, exc)
 
-        def flush() -> None:
+        def restore_group(items: List[Tuple[Job, np.ndarray]]) -> None:
             try:
-                results = restorer.restore_arrays([img for _, img in group], bgr=True)
+                results = restorer.restore_arrays([img for _, img in items], bgr=True)
             except Exception as exc:  # noqa: BLE001 (one bad image must not stop the batch)
-                for job, _ in group:
-                    failures.append((job.source, f'{type(exc).__name__}: {exc}'))
-                    logger.error('failed to restore %s: %s: %s', job.source, type(exc).__name__, exc)
+                if len(items) > 1:  # nor poison the others of its batch: retry them one at a time
+                    for item in items:
+                        restore_group([item])
+                    return
+                job = items[0][0]
+                reason = str(exc) if isinstance(exc, NonFiniteError) else f'{type(exc).__name__}: {exc}'
+                failures.append((job.source, reason))
+                logger.error('failed to restore %s: %s', job.source, reason)
             else:
-                writes.extend((job, pool.submit(_write, job, out)) for (job, _), out in zip(group, results))
+                writes.extend((job, pool.submit(_write, job, out)) for (job, _), out in zip(items, results))
+
+        def flush() -> None:
+            restore_group(list(group))
             bar.update(len(group))
             group.clear()
             settle(2 * args.workers + args.batch)
@@ -228,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         for job, future in _prefetch(pool, jobs, ahead=max(2, args.batch)):
             try:
                 img = future.result()
-            except ImageReadError as exc:
+            except (ImageReadError, NonFiniteError) as exc:
                 failures.append((job.source, str(exc)))
                 logger.error('skipped: %s', exc)
                 bar.update(1)
@@ -257,10 +281,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        return run(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        logger.error('%s', exc)
-        return 2
+        return run_tool(PROG, lambda: run(args), usage_errors=(UsageError, CheckpointError, FileNotFoundError,
+                                                                ValueError))
     finally:
         root.removeHandler(handler)
 

@@ -8,6 +8,7 @@ import sys
 import warnings
 from typing import List, Optional
 
+from mprnet_plugin.cli.common import add_version, report_error, traceback_wanted
 from mprnet_plugin.data.pairing import CountMismatchWarning
 
 DATASET_HELP = {
@@ -45,12 +46,13 @@ def build_parser(dataset: Optional[str] = None) -> argparse.ArgumentParser:
                         help='PNG compression level in the LMDBs (default 1, as BasicSR)')
     parser.add_argument('--overwrite', action='store_true', help='rewrite outputs that are already complete')
     parser.add_argument('--strict', action='store_true', help='a count different from the published one is an error')
-    return parser
+    return add_version(parser)
 
 
 def main(argv: Optional[List[str]] = None, dataset: Optional[str] = None) -> int:
     """Run the preparation; returns 0 on success, 1 on bad input (message on stderr), 2 on bad arguments."""
-    args = build_parser(dataset).parse_args(argv)
+    parser = build_parser(dataset)
+    args = parser.parse_args(argv)
     dataset = dataset or args.dataset
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s', stream=sys.stderr)
     from mprnet_plugin.data.prep import PrepOptions, prepare_dataset
@@ -61,18 +63,25 @@ def main(argv: Optional[List[str]] = None, dataset: Optional[str] = None) -> int
         problem = '--crop-size and --step apply to the training crops of gopro and sidd only'
     elif args.workers < 1:
         problem = f'--workers must be at least 1, got {args.workers}'
+    prog = parser.prog
     if problem:
-        print(f'mprnet-prep {dataset}: error: {problem}', file=sys.stderr)
+        report_error(prog, f'{dataset}: {problem}')
         return 2
-    opts = PrepOptions(src=args.src, dst=args.dst, workers=args.workers, crop_size=args.crop_size, step=args.step,
-                       overwrite=args.overwrite, strict=args.strict, compress_level=args.compress_level,
-                       splits=args.splits, blur_gamma=args.blur_gamma)
+    try:
+        opts = PrepOptions(src=args.src, dst=args.dst, workers=args.workers, crop_size=args.crop_size, step=args.step,
+                           overwrite=args.overwrite, strict=args.strict, compress_level=args.compress_level,
+                           splits=args.splits, blur_gamma=args.blur_gamma)
+    except ValueError as err:
+        report_error(prog, f'{dataset}: {err}')
+        return 2
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', CountMismatchWarning)  # already logged as a WARNING line
         try:
             result = prepare_dataset(dataset, opts)
         except (OSError, ValueError) as err:
-            print(f'mprnet-prep {dataset}: error: {err}', file=sys.stderr)
+            if traceback_wanted():
+                raise
+            report_error(prog, f'{dataset}: {err}')
             return 1
     for path, count in result.outputs.items():
         print(f'{count:>8}  {path}')

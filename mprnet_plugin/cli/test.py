@@ -1,15 +1,32 @@
-"""``mprnet-test``: the console script for ``python -m mprnet_plugin.test``."""
+"""``mprnet-test -opt FILE.yml [--launcher ...] [--force_yml k:k=v ...]``: BasicSR's ``test_pipeline`` with MPRNet.
+
+Results land in ``./results/<name>/`` (current directory as root), with each test set's metrics in
+``results/<name>/metrics/<dataset>.json`` and the summary table of every set in ``summary.{csv,md}``
+(``python -m mprnet_plugin.test`` is the same command). Testing refuses ``path.pretrain_network_g: ~`` unless
+``path.allow_random_weights: true`` says random weights are meant.
+"""
 from __future__ import annotations
 
+import sys
 from typing import List, Optional
 
-from mprnet_plugin.test import main as run_test
+from mprnet_plugin.cli.basicsr_launcher import launch, run_pipeline
+
+PROG = 'mprnet-test'
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """Test MPRNet with BasicSR's test pipeline."""
-    run_test(argv)
+def run_and_summarize(argv: Optional[List[str]] = None) -> None:
+    """Test, then (on rank 0) print and write the summary table of the parsed options' test sets."""
+    from mprnet_plugin.metrics.report import summarize_test_run
+    opt = run_pipeline('test', argv)
+    if opt['rank'] == 0:
+        summarize_test_run(opt)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Test MPRNet with BasicSR's test pipeline, then write the summary; returns the exit status."""
+    return launch(PROG, lambda: run_and_summarize(argv), argv)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

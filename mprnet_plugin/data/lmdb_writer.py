@@ -44,6 +44,31 @@ class LmdbKeyError(ValueError):
     """A key BasicSR's LMDB reader cannot round-trip (non-ASCII, contains '.' or whitespace, empty, or repeated)."""
 
 
+class UnstorableImageError(ValueError):
+    """An image the LMDB's PNG values cannot hold exactly (a dtype other than uint8/uint16, or 2 or 5+ channels)."""
+
+
+# What a PNG value holds bit for bit: 8 or 16 bits, gray (H x W or H x W x 1), BGR or BGRA.
+STORABLE_DTYPES = (np.uint8, np.uint16)
+STORABLE_CHANNELS = (1, 3, 4)
+
+
+def check_storable(img: np.ndarray, key: str, source: Any = None) -> np.ndarray:
+    """Return ``img`` if a PNG value stores it exactly, else raise ``UnstorableImageError`` naming the key."""
+    channels = 1 if img.ndim == 2 else (img.shape[2] if img.ndim == 3 else None)
+    problem = None
+    if img.dtype not in STORABLE_DTYPES:
+        problem = f'dtype {img.dtype}; expected uint8 or uint16 (convert floats yourself: PNG stores integers)'
+    elif channels not in STORABLE_CHANNELS:
+        problem = f'shape {img.shape}; expected H x W or H x W x C with C in {list(STORABLE_CHANNELS)}'
+    elif img.shape[0] == 0 or img.shape[1] == 0:
+        problem = f'shape {img.shape}; an image needs at least one pixel'
+    if problem:
+        where = f' ({source})' if source is not None else ''
+        raise UnstorableImageError(f'LMDB key {key!r}{where}: cannot store an image of {problem}')
+    return img
+
+
 class PairError(ValueError):
     """An input/target pair that cannot be stored: unreadable, or input and target sizes differ. Names both files."""
 
@@ -79,7 +104,7 @@ Encoded = Tuple[str, bytes, Tuple[int, int, int]]
 
 def _encode_single(job: Tuple[str, ImageSource, int]) -> Encoded:
     key, src, compress_level = job
-    img = _load(src)
+    img = check_storable(_load(src), key, _describe(src))
     return key, _encode(img, compress_level), _shape3(img)
 
 
@@ -91,6 +116,8 @@ def _encode_pair(job: Tuple[str, ImageSource, ImageSource, int, Optional[int], O
         lq, gt = _load(input_src), _load(target_src)
     except (IOError, OSError) as err:
         raise PairError(f'pair {key!r}: input {_describe(input_src)}, target {_describe(target_src)}: {err}') from None
+    check_storable(lq, key, f'input {_describe(input_src)}')
+    check_storable(gt, key, f'target {_describe(target_src)}')
     if lq.shape != gt.shape:
         raise PairError(f'pair {key!r}: input {_describe(input_src)} has shape {lq.shape} but target '
                         f'{_describe(target_src)} has shape {gt.shape}; a pair must have the same size and channels')
@@ -272,6 +299,9 @@ def write_lmdb(lmdb_path: PathLike, items: Iterable[Tuple[str, ImageSource]], co
     path = _check_lmdb_path(lmdb_path)
     items = list(items)
     keys = [check_key(k, _describe(src)) for k, src in items]
+    for key, src in items:  # arrays are refused before any work; files are checked as they are read
+        if isinstance(src, np.ndarray):
+            check_storable(src, key, _describe(src))
     info = {'compress_level': compress_level, 'count': len(keys), 'sources': sources_digest(items), **dict(info or {})}
     if not overwrite and lmdb_is_complete(path, keys, info):
         logger.info('%s is complete; skipped (overwrite to rewrite it)', path)

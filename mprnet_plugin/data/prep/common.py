@@ -13,6 +13,17 @@ from mprnet_plugin.data.pairing import check_count
 logger = logging.getLogger('mprnet_plugin.prep')
 
 
+def check_dst_outside_src(src: Path, dst: Optional[Path]) -> None:
+    """Refuse an output root equal to or inside the source tree (later runs would read the LMDBs as sources)."""
+    if dst is None:
+        return
+    src_abs, dst_abs = src.resolve(), dst.resolve()
+    if dst_abs == src_abs or dst_abs.is_relative_to(src_abs):
+        raise ValueError(f'--dst {os.fspath(dst)!r} is {"--src" if dst_abs == src_abs else "inside --src"} '
+                         f'{os.fspath(src)!r}: the LMDBs would be written into the source tree; choose a --dst '
+                         'outside it')
+
+
 @dataclass
 class PrepOptions:
     """Options of one ``mprnet-prep`` run; ``crop_size``/``step`` of None mean the dataset's published recipe."""
@@ -31,6 +42,10 @@ class PrepOptions:
     def __post_init__(self):
         self.src = Path(self.src)
         self.dst = Path(self.dst) if self.dst is not None else None
+        for name, value in (('crop_size', self.crop_size), ('step', self.step)):
+            if value is not None and value < 1:
+                raise ValueError(f'--{name.replace("_", "-")} must be a positive number of pixels; got {value}')
+        check_dst_outside_src(self.src, self.dst)
 
     def wants(self, split: str) -> bool:
         """True if ``split`` is to be prepared (all splits when none were named)."""
@@ -38,7 +53,8 @@ class PrepOptions:
 
     def crop(self, default: Tuple[int, int]) -> Tuple[int, int]:
         """(crop size, step): the ones given, else the dataset's published recipe."""
-        return (self.crop_size or default[0], self.step or default[1])
+        return (default[0] if self.crop_size is None else self.crop_size,
+                default[1] if self.step is None else self.step)
 
     def out(self, *parts: str) -> Path:
         """A path under the output root; the root is required for datasets that write LMDBs."""

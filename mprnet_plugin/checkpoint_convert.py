@@ -40,7 +40,8 @@ def pack(state: Dict[str, Tensor], layout: str) -> Dict[str, object]:
         return {'params': state}
     if layout == 'mmengine':
         # MMEngine's model keeps the network as ``generator`` (mprnet_plugin.mmengine.model.MPRNetRestorer).
-        return {'meta': {'converted_by': 'mprnet-convert'}, 'state_dict': {f'generator.{k}': v for k, v in state.items()}}
+        return {'meta': {'converted_by': 'mprnet-convert'},
+                'state_dict': {f'generator.{k}': v for k, v in state.items()}}
     if layout == 'bare':
         return dict(state)
     raise ValueError(f'layout {layout!r} is not a torch layout; expected authors, basicsr, mmengine or bare')

@@ -91,3 +91,19 @@ def convert_checkpoint(src: PathLike, dst: PathLike, to: Optional[str] = None, k
         if problem:
             raise CheckpointError(f'converted {src!r} to {layout}, but reading it back: {problem}; nothing written')
     return layout, used, len(state)
+
+
+def save_safetensors_copy(save_dict: Dict[str, Dict[str, Tensor]], path: PathLike, option: object) -> bool:
+    """With ``logger.save_safetensors: true``, also write the weights BasicSR just saved as ``path`` (.safetensors).
+
+    The copy holds the weights inference uses: ``params_ema`` when the run keeps an EMA copy, else ``params``
+    (the .pth beside it keeps both, and the training state, for resuming). Returns True when a copy was written.
+    """
+    if option in (None, False):
+        return False
+    if option is not True:
+        raise ValueError(f'logger.save_safetensors must be true or false; got {option!r}')
+    key = next(k for k in ('params_ema', 'params', *save_dict) if k in save_dict)
+    with atomic_output(path) as tmp:
+        write_safetensors(save_dict[key], tmp, {SOURCE_KEY: json.dumps({'file': Path(path).name, 'key': key})})
+    return True

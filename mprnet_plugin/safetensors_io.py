@@ -19,6 +19,7 @@ PathLike = Union[str, os.PathLike]
 # Metadata keys this package writes; safetensors metadata is a flat str -> str mapping.
 SHARED_KEY = 'mprnet_plugin.shared'  # JSON list of key groups that are one tensor in the model
 SOURCE_KEY = 'mprnet_plugin.source'  # JSON object: which file and key the weights came from
+ORDER_KEY = 'mprnet_plugin.order'  # JSON list of the keys in state-dict order (safetensors stores them sorted)
 HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own cap on the JSON header
 
 
@@ -55,7 +56,7 @@ def write_safetensors(state: Dict[str, Tensor], path: PathLike, metadata: Option
     copies = {k for group in groups for k in group[1:]}
     tensors = {k: (v.detach().cpu().clone() if k in copies else v.detach().cpu()).contiguous()
                for k, v in state.items()}
-    meta = {'format': 'pt', **(metadata or {})}
+    meta = {'format': 'pt', ORDER_KEY: json.dumps(list(state)), **(metadata or {})}
     if groups:
         meta[SHARED_KEY] = json.dumps(groups)
     save_file(tensors, os.fspath(path), metadata=meta)
@@ -73,8 +74,11 @@ def read_safetensors(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]
         raise SafetensorsFormatError(f'not a readable safetensors file: {exc}') from exc
     try:
         groups = json.loads(metadata.get(SHARED_KEY, '[]'))
+        order = json.loads(metadata.get(ORDER_KEY, '[]'))
     except ValueError as exc:
-        raise SafetensorsFormatError(f'metadata {SHARED_KEY} is not JSON: {exc}') from exc
+        raise SafetensorsFormatError(f'metadata {SHARED_KEY} or {ORDER_KEY} is not JSON: {exc}') from exc
+    if isinstance(order, list) and set(order) == set(state):
+        state = {key: state[key] for key in order}
     for group in groups:
         present = [k for k in group if k in state]
         if not present:

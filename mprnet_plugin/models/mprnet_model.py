@@ -43,6 +43,7 @@ from mprnet_plugin.checkpoint import (
     extract_state_dict,
     read_checkpoint,
 )
+from mprnet_plugin.checkpoint_convert import save_safetensors_copy
 from mprnet_plugin.compat import ddp_device_ids
 from mprnet_plugin.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
 from mprnet_plugin.fileio import atomic_output, atomic_write_bytes, atomic_write_text
@@ -411,6 +412,8 @@ class MPRNetModel(SRModel):
                      for n, key in zip(nets, keys)}
         with atomic_output(osp.join(self.opt['path']['models'], f'{net_label}_{current_iter}.pth')) as tmp:
             torch.save(save_dict, tmp)
+        copy = osp.join(self.opt['path']['models'], f'{net_label}_{current_iter}.safetensors')
+        save_safetensors_copy(save_dict, copy, self.opt.get('logger', {}).get('save_safetensors'))
 
     @master_only
     def save_training_state(self, epoch: int, current_iter: int) -> None:

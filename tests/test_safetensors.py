@@ -131,4 +131,5 @@ def test_infer_reads_safetensors_weights(tmp_path):
         args = ['--weights', str(tmp_path / name), '--input', str(tmp_path / 'in.png'),
                 '--output', str(tmp_path / name.replace('.', '_')), '--device', 'cpu']
         assert infer_cli.main(args) in (0, None)
-    assert np.array_equal(read_image(tmp_path / 'net_pth' / 'in.png'), read_image(tmp_path / 'net_safetensors' / 'in.png'))
+    assert np.array_equal(read_image(tmp_path / 'net_pth' / 'in.png'),
+                          read_image(tmp_path / 'net_safetensors' / 'in.png'))

@@ -133,3 +133,16 @@ def test_infer_reads_safetensors_weights(tmp_path):
         assert infer_cli.main(args) in (0, None)
     assert np.array_equal(read_image(tmp_path / 'net_pth' / 'in.png'),
                           read_image(tmp_path / 'net_safetensors' / 'in.png'))
+
+
+def test_training_copy_option_is_checked(tmp_path):
+    from mprnet_plugin.checkpoint_convert import save_safetensors_copy
+
+    state = {'w': torch.ones(2)}
+    assert save_safetensors_copy({'params': state}, tmp_path / 'a.safetensors', None) is False
+    assert not (tmp_path / 'a.safetensors').exists()
+    with pytest.raises(ValueError, match="logger.save_safetensors must be true or false; got 'yes'"):
+        save_safetensors_copy({'params': state}, tmp_path / 'a.safetensors', 'yes')
+    assert save_safetensors_copy({'params': {'w': torch.zeros(2)}, 'params_ema': state}, tmp_path / 'a.safetensors',
+                                 True)
+    assert torch.equal(load_file(tmp_path / 'a.safetensors')['w'], torch.ones(2))  # the EMA weights

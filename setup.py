@@ -59,7 +59,6 @@ setup(
         ],
     },
     classifiers=[
-        'License :: OSI Approved :: Apache Software License',
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Image Processing',
     ],

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The wheel-install check: what a user gets from `pip install`, without the checkout.
 #
-#   scripts/wheel_check.sh [BUILD_PYTHON]      (make wheel-check; .ci/run runs it after make test)
+#   scripts/wheel_check.sh [PYTHON]      (make wheel-check; .ci/run runs it after make test)
 #
-# 1. builds an sdist of this checkout, then the wheel from that sdist (as `python -m build` does), with
-#    BUILD_PYTHON's setuptools (default: .venv/bin/python, else python3);
-# 2. creates a fresh virtual environment and installs into it, as the README's "Install into your own environment"
-#    says: the TORCH pair (default: the Makefile's), cython and numpy, then the wheel itself (not -e), with pip's
-#    cache reused so the second run downloads and builds nothing;
+# 1. creates a fresh virtual environment with PYTHON (default python3) and installs into it, as the README's
+#    "Install into your own environment" says, the TORCH pair (default: the Makefile's) and the build tools;
+# 2. builds an sdist of this checkout, then the wheel from that sdist (as `python -m build` does) with that
+#    environment's setuptools, and installs the wheel (not -e); pip's cache is reused, so a second run downloads
+#    and builds nothing (basicsr's wheel included) and needs no network;
 # 3. from an empty temporary folder, with no PYTHONPATH: `import mprnet_plugin` (from the environment, not the
 #    checkout), `mprnet-options list/path/copy`, a 2-iteration `mprnet-demo` on small images, `mprnet-train` on the
 #    packaged demo recipe for 2 iterations, `mprnet-convert` to .safetensors and `mprnet-infer` on one image with it.
@@ -15,11 +15,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-build_py=${1:-}
-if [ -z "$build_py" ]; then
-    if [ -x "$repo/.venv/bin/python" ]; then build_py="$repo/.venv/bin/python"; else build_py=python3; fi
-fi
-base_py=${WHEEL_CHECK_PYTHON:-python3}
+base_py=${1:-${WHEEL_CHECK_PYTHON:-python3}}
 torch_pin=${TORCH:-torch==2.14.1 torchvision==0.29.1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/mprnet_wheel_check.XXXXXX")
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi; }
@@ -28,22 +24,7 @@ trap cleanup EXIT
 started=$(date +%s)
 step() { echo "== [$(( $(date +%s) - started )) s] $*"; }
 
-step "1/3 building the sdist, then the wheel from it ($build_py)"
-mkdir -p "$work/dist" "$work/sdist"
-(cd "$repo" && "$build_py" -c "from setuptools import build_meta as b; b.build_sdist('$work/dist')" >"$work/build.log" 2>&1) \
-    || { tail -30 "$work/build.log"; exit 1; }
-tar xzf "$work"/dist/mprnet_plugin-*.tar.gz -C "$work/sdist"
-(cd "$work"/sdist/mprnet_plugin-* && "$build_py" -c "from setuptools import build_meta as b; b.build_wheel('$work/dist')" \
-    >>"$work/build.log" 2>&1) || { tail -30 "$work/build.log"; exit 1; }
-wheel=$(ls "$work"/dist/mprnet_plugin-*.whl)
-for member in mprnet_plugin/options/train/MPRNet_GoPro.yml mprnet_plugin/options/demo/MPRNet_demo_train.yml \
-              mprnet_plugin/options/mmengine/mprnet_demo.py mprnet_plugin/options/compare/demo.yml; do
-    "$build_py" -c "import sys, zipfile; sys.exit('$member' not in zipfile.ZipFile('$wheel').namelist())" \
-        || { echo "wheel_check: $wheel lacks $member"; exit 1; }
-done
-echo "   $(basename "$wheel")"
-
-step "2/3 a fresh environment: $torch_pin, then the wheel"
+step "1/3 a fresh environment ($base_py -m venv) with the README's first two steps: $torch_pin, build tools"
 "$base_py" -m venv "$work/venv"
 env_bin="$work/venv/bin"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -51,6 +32,21 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 pip_install() { "$env_bin/pip" install -q "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }; }
 # shellcheck disable=SC2086  # the pin is two requirements
 pip_install $torch_pin setuptools wheel cython numpy
+
+step "2/3 an sdist of the checkout, the wheel built from that sdist, and the wheel installed (not -e)"
+mkdir -p "$work/dist" "$work/sdist"
+(cd "$repo" && "$env_bin/python" -c "from setuptools import build_meta as b; b.build_sdist('$work/dist')" \
+    >"$work/build.log" 2>&1) || { tail -30 "$work/build.log"; exit 1; }
+tar xzf "$work"/dist/mprnet_plugin-*.tar.gz -C "$work/sdist"
+(cd "$work"/sdist/mprnet_plugin-* && "$env_bin/python" -c "from setuptools import build_meta as b; b.build_wheel('$work/dist')" \
+    >>"$work/build.log" 2>&1) || { tail -30 "$work/build.log"; exit 1; }
+wheel=$(ls "$work"/dist/mprnet_plugin-*.whl)
+for member in mprnet_plugin/options/train/MPRNet_GoPro.yml mprnet_plugin/options/demo/MPRNet_demo_train.yml \
+              mprnet_plugin/options/mmengine/mprnet_demo.py mprnet_plugin/options/compare/demo.yml; do
+    "$env_bin/python" -c "import sys, zipfile; sys.exit('$member' not in zipfile.ZipFile('$wheel').namelist())" \
+        || { echo "wheel_check: $wheel lacks $member"; exit 1; }
+done
+echo "   $(basename "$wheel")"
 # basicsr 1.4.2 is an sdist that builds against the torch installed above (README).
 pip_install --no-build-isolation "$wheel"
 

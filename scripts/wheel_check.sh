@@ -28,8 +28,12 @@ step "1/3 a fresh environment ($base_py -m venv) with the README's first two ste
 "$base_py" -m venv "$work/venv"
 env_bin="$work/venv/bin"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# pip -q, minus the warnings about index folders this machine's pip configuration names but does not have.
-pip_install() { "$env_bin/pip" install -q "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }; }
+# pip -q, minus the warnings about index folders this machine's pip configuration names but does not have;
+# --no-compile: skip byte-compiling every installed file (torch has thousands); a run compiles what it imports.
+pip_install() {
+    "$env_bin/pip" install -q --no-compile "$@" 2>&1 \
+        | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
 # shellcheck disable=SC2086  # the pin is two requirements
 pip_install $torch_pin setuptools wheel cython numpy
 

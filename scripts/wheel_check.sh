@@ -74,7 +74,8 @@ assert venv in options_root().parents and len(recipes()) >= 17, (options_root(),
 print(f'   import mprnet_plugin {mprnet_plugin.__version__} from {where.parent}; {len(recipes())} packaged recipes')
 EOF
 "$env_bin/mprnet-options" --version
-"$env_bin/mprnet-options" list | tee options.txt | head -3
+"$env_bin/mprnet-options" list >options.txt
+head -3 options.txt
 grep -q '^train/MPRNet_GoPro ' options.txt
 "$env_bin/mprnet-options" copy train/GoPro my_gopro.yml
 if "$env_bin/mprnet-options" copy train/GoPro my_gopro.yml 2>refusal.txt; then

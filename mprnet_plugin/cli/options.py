@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -75,8 +76,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (RecipeError, FileExistsError) as exc:
         print(f'mprnet-options: error: {exc}', file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `mprnet-options list | head`: the reader has all it wanted
+        sys.stdout = open(os.devnull, 'w')
+        return 0
     except OSError as exc:
-        print(f'mprnet-options: error: cannot copy to {args.dest!r}: {exc.strerror or exc}', file=sys.stderr)
+        what = f'copy to {args.dest!r}' if args.command == 'copy' else args.command
+        print(f'mprnet-options: error: cannot {what}: {exc.strerror or exc}', file=sys.stderr)
         return 1
     return 0
 

@@ -146,3 +146,22 @@ def test_training_copy_option_is_checked(tmp_path):
     assert save_safetensors_copy({'params': {'w': torch.zeros(2)}, 'params_ema': state}, tmp_path / 'a.safetensors',
                                  True)
     assert torch.equal(load_file(tmp_path / 'a.safetensors')['w'], torch.ones(2))  # the EMA weights
+
+
+def test_pretrain_network_g_reads_safetensors(tmp_path):
+    from test_model_mprnet import MPRNetModel, model_options
+
+    source = MPRNet(**TINY_MPRNET)
+    with torch.no_grad():
+        for param in source.parameters():
+            param.add_(0.01 * torch.randn_like(param))
+    torch.save({'params': source.state_dict()}, tmp_path / 'net.pth')
+    convert_checkpoint(tmp_path / 'net.pth', tmp_path / 'net.safetensors')
+    # param_key_g: params (the recipes' default) falls back to the file's top level; EMA starts from net_g.
+    model = MPRNetModel(model_options(path={'pretrain_network_g': str(tmp_path / 'net.safetensors')},
+                                      train={'ema_decay': 0.9}))
+    for name, value in source.state_dict().items():
+        assert torch.equal(model.net_g.state_dict()[name], value), name
+        assert torch.equal(model.net_g_ema.state_dict()[name], value), name
+    prelus = {id(m) for m in model.net_g.modules() if isinstance(m, torch.nn.PReLU)}
+    assert len(prelus) == 1

@@ -5,6 +5,11 @@ from setuptools import find_packages, setup
 
 here = Path(__file__).parent
 
+# The recipes stay at the repository's top-level options/ (one copy in git); a wheel ships them as the data package
+# mprnet_plugin/options, where mprnet_plugin.recipes looks first. Editable installs and checkouts read options/.
+RECIPE_GROUPS = ('train', 'test', 'demo', 'compare', 'mmengine')
+recipe_packages = ['mprnet_plugin.options'] + [f'mprnet_plugin.options.{g}' for g in RECIPE_GROUPS]
+
 setup(
     name='mprnet_plugin',
     version='0.1.0',
@@ -13,8 +18,10 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.9',
-    packages=find_packages(include=['mprnet_plugin', 'mprnet_plugin.*']),
-    package_data={'mprnet_plugin': ['configs/*.yml', 'configs/**/*.yml', 'configs/**/*.py']},
+    packages=find_packages(include=['mprnet_plugin', 'mprnet_plugin.*']) + recipe_packages,
+    package_dir={'mprnet_plugin.options': 'options'},
+    package_data={p: ['*.yml', '*.py'] for p in recipe_packages},
+    exclude_package_data={p: ['__pycache__/*'] for p in recipe_packages},
     install_requires=[
         # torch/torchvision: install a matching pair first (README; e.g. torch 2.14.1 + torchvision 0.29.1).
         'torch>=2.1',
@@ -31,6 +38,7 @@ setup(
         'tqdm',
         'matplotlib',
         'pillow',
+        'safetensors',
     ],
     extras_require={
         'export': ['onnx', 'onnxruntime'],
@@ -46,10 +54,11 @@ setup(
             'mprnet-eval = mprnet_plugin.cli.evaluate:main',
             'mprnet-compare = mprnet_plugin.cli.compare:main',
             'mprnet-demo = mprnet_plugin.cli.demo:main',
+            'mprnet-options = mprnet_plugin.cli.options:main',
+            'mprnet-convert = mprnet_plugin.cli.convert:main',
         ],
     },
     classifiers=[
-        'License :: OSI Approved :: Apache Software License',
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Image Processing',
     ],

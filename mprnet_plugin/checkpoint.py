@@ -1,4 +1,4 @@
-"""Read every MPRNet checkpoint layout: the authors', BasicSR's, MMEngine's and bare state dicts."""
+"""Read every MPRNet checkpoint layout: the authors', BasicSR's, MMEngine's, bare state dicts and safetensors."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from mprnet_plugin.archs.mprnet_arch import MPRNet, infer_mprnet_config
-from mprnet_plugin.compat import mmengine_checkpoint_safe_globals
+from mprnet_plugin.compat import RefusedGlobal, mmengine_weights_safe_globals
+from mprnet_plugin.safetensors_io import is_safetensors_file, read_safetensors
 
 PathLike = Union[str, os.PathLike]
 
@@ -24,25 +25,45 @@ class CheckpointError(RuntimeError):
 
 
 def read_checkpoint(path: PathLike) -> Dict[str, object]:
-    """Load a checkpoint file with ``weights_only=True``; errors name the file."""
+    """Load a ``.pth`` (``weights_only=True``) or ``.safetensors`` checkpoint; errors name the file.
+
+    Weights a user hands in never get ``getattr`` or other callables: an MMEngine checkpoint's log buffers are read
+    as inert stand-ins (``compat.mmengine_weights_safe_globals``); only MMEngine's resume of its own run loads them
+    for real (``mprnet_plugin.mmengine.runner``).
+    """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f'checkpoint {path!r} is a directory; expected a checkpoint file (.pth or .safetensors)')
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint {path!r} does not exist')
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes); expected a .pth or .safetensors file')
     try:
+        if is_safetensors_file(path):
+            return dict(read_safetensors(path)[0])
         try:
             obj = torch.load(path, map_location='cpu', weights_only=True)
         except pickle.UnpicklingError:
-            # MMEngine checkpoints also pickle its log buffers and numpy scalars: allow those few types, retry.
-            safe = mmengine_checkpoint_safe_globals()
-            if not safe:
-                raise
-            with torch.serialization.safe_globals(safe):
+            # MMEngine checkpoints also pickle log buffers (which reference getattr) and numpy scalars: retry with
+            # numpy's types and inert stand-ins for the buffers; getattr itself is never admitted.
+            with torch.serialization.safe_globals(mmengine_weights_safe_globals()):
                 obj = torch.load(path, map_location='cpu', weights_only=True)
+    except RefusedGlobal as exc:
+        raise CheckpointError(f'checkpoint {path!r} refused: {exc}') from exc
     except Exception as exc:  # torch raises several types for truncated, foreign or unsafe files
-        raise CheckpointError(f'cannot read checkpoint {path!r}: {type(exc).__name__}: {exc}') from exc
+        raise CheckpointError(f'cannot read checkpoint {path!r}: {type(exc).__name__}: {short_reason(exc)}') from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f'checkpoint {path!r} holds a {type(obj).__name__}, expected a dict of weights')
     return obj
+
+
+def short_reason(exc: BaseException) -> str:
+    """The informative line of torch's multi-paragraph weights-only error (the refused global), else the message."""
+    text = str(exc)
+    for line in text.splitlines():
+        if 'Unsupported global' in line or 'unrecognized function' in line:
+            return line.strip()
+    return text.strip().splitlines()[0] if text.strip() else repr(exc)
 
 
 def extract_state_dict(obj: Dict[str, object], key: Optional[str] = None,

@@ -32,34 +32,55 @@ def install_torchvision_functional_tensor_alias() -> bool:
 install_torchvision_functional_tensor_alias()
 
 
+def numpy_checkpoint_safe_globals() -> list:
+    """The numpy types MMEngine pickles into checkpoint meta (seeds, arrays): data types, no callable of note."""
+    import numpy as np
+
+    np_multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    safe = [np.ndarray, np.dtype, np_multiarray._reconstruct, np_multiarray.scalar]
+    return safe + [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool', 'uint8')]
+
+
 def mmengine_checkpoint_safe_globals() -> list:
-    """The non-tensor types MMEngine pickles into its checkpoints (empty when mmengine is not installed).
+    """Everything MMEngine pickles into its checkpoints (empty when mmengine is not installed).
 
     Its message hub holds ``HistoryBuffer`` log buffers, whose statistics table pickles as
-    ``getattr(HistoryBuffer, name)``, and its meta holds numpy scalars and arrays.
+    ``getattr(HistoryBuffer, name)``. Only for MMEngine's resume of its own run (``mprnet_plugin.mmengine.runner``
+    scopes it to that one load): ``getattr`` must never be admitted for weights a user hands in.
     """
     try:
-        import numpy as np
         from mmengine.logging import HistoryBuffer
     except ImportError:
         return []
-    np_multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
-    safe = [HistoryBuffer, getattr, np.ndarray, np.dtype, np_multiarray._reconstruct, np_multiarray.scalar]
-    safe += [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool', 'uint8')]
-    return safe
+    return [HistoryBuffer, getattr] + numpy_checkpoint_safe_globals()
 
 
-def allow_mmengine_checkpoint_globals() -> bool:
-    """Let every ``torch.load(weights_only=True)`` read MMEngine checkpoints (torch >= 2.6 refuses them by default).
+class RefusedGlobal(ValueError):
+    """A pickled call that a weights file has no reason to make."""
 
-    Needed where MMEngine itself calls ``torch.load`` (Runner resume and ``load_from``). Returns False when mmengine
-    is not installed.
-    """
-    import torch.serialization
-    safe = mmengine_checkpoint_safe_globals()
-    if safe:
-        torch.serialization.add_safe_globals(safe)
-    return bool(safe)
+
+class UnreadLogBuffer:
+    """Stands in for MMEngine's ``HistoryBuffer`` when only weights are read: keeps the pickled state, runs nothing."""
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+
+def unread_attribute(owner: object, name: str) -> str:
+    """Stands in for ``getattr``: names a log buffer's statistic without looking it up; refuses any other use."""
+    if owner is not UnreadLogBuffer:
+        raise RefusedGlobal(f'it calls getattr({getattr(owner, "__qualname__", type(owner).__name__)}, {name!r}), '
+                            'which no weights file needs')
+    return f'HistoryBuffer.{name}'
+
+
+def mmengine_weights_safe_globals() -> list:
+    """What reading the weights of any checkpoint (MMEngine's included) may unpickle: numpy's types, and inert
+    stand-ins under the names of ``HistoryBuffer`` and ``getattr`` (for ``torch.serialization.safe_globals``)."""
+    return numpy_checkpoint_safe_globals() + [
+        (UnreadLogBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
+        (unread_attribute, 'builtins.getattr'),
+    ]
 
 
 # --- BasicSR 1.4.2 launch, distributed and resume fixes -----------------------------------------------------------

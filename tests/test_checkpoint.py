@@ -89,3 +89,55 @@ def test_mmengine_checkpoint_with_log_buffers_and_numpy(tmp_path, tiny_state):
     torch.save({'meta': {'seed': np.int64(3), 'arr': np.arange(3)}, 'message_hub': {'loss': buffer},
                 'state_dict': {f'generator.{k}': v for k, v in tiny_state.items()}}, tmp_path / 'iter_5.pth')
     _assert_same(load_mprnet_checkpoint(MPRNet(**TINY_MPRNET), tmp_path / 'iter_5.pth'), tiny_state)
+
+
+class NeedsGetattr:
+    """Pickles as ``getattr(OrderedDict, 'fromkeys')``: a file that needs getattr to load."""
+
+    def __reduce__(self):
+        import collections
+        return (getattr, (collections.OrderedDict, 'fromkeys'))
+
+
+@pytest.fixture
+def crafted(tmp_path, tiny_state):
+    path = tmp_path / 'crafted.pth'
+    torch.save({'params': tiny_state, 'extra': NeedsGetattr()}, path)
+    assert 'builtins.getattr' in torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    return path
+
+
+def test_a_checkpoint_that_needs_getattr_is_refused(crafted):
+    from mprnet_plugin.checkpoint import read_checkpoint
+    with pytest.raises(CheckpointError, match=r"crafted.pth' refused: it calls getattr\(OrderedDict, 'fromkeys'\)"):
+        read_checkpoint(crafted)
+    with pytest.raises(CheckpointError, match='refused'):
+        load_mprnet_checkpoint(MPRNet(**TINY_MPRNET), crafted)
+    admitted = torch.serialization.get_safe_globals()  # nothing stays admitted after that one attempt
+    assert getattr not in admitted and not any(isinstance(g, tuple) for g in admitted)
+
+
+def test_getattr_refused_for_pretrain_network_g_and_mprnet_infer(tmp_path, crafted, capsys):
+    from test_model_mprnet import MPRNetModel, model_options
+
+    from mprnet_plugin.cli import infer as infer_cli
+    with pytest.raises(CheckpointError, match='refused.*getattr'):
+        MPRNetModel(model_options(path={'pretrain_network_g': str(crafted)}))
+    (tmp_path / 'in').mkdir()
+    import numpy as np
+
+    from mprnet_plugin.image_io import write_image
+    write_image(tmp_path / 'in' / 'a.png', np.zeros((16, 16, 3), np.uint8))
+    code = infer_cli.main(['--weights', str(crafted), '--input', str(tmp_path / 'in'), '--output',
+                           str(tmp_path / 'out'), '--device', 'cpu'])
+    assert code == 2 and not (tmp_path / 'out' / 'a.png').exists()
+
+
+def test_directory_and_empty_file_are_named_as_such(tmp_path):
+    from mprnet_plugin.checkpoint import read_checkpoint
+    (tmp_path / 'weights').mkdir()
+    with pytest.raises(CheckpointError, match=r"weights' is a directory; expected a checkpoint file"):
+        read_checkpoint(tmp_path / 'weights')
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    with pytest.raises(CheckpointError, match=r"empty.pth' is empty \(0 bytes\)"):
+        read_checkpoint(tmp_path / 'empty.pth')

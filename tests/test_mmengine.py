@@ -213,6 +213,34 @@ def test_runner_resumes_from_the_saved_checkpoint(trained):
     assert steps == {6.0}
     assert {float(s['step']) for s in before['optimizer']['state'].values()} == {4.0}
     assert [r['step'] for r in scalars(work_dir) if 'loss' in r][-2:] == [5, 6]
+    # The resume admitted MMEngine's pickled types for its one load only.
+    assert getattr not in torch.serialization.get_safe_globals()
+
+
+def test_load_from_reads_safetensors_and_refuses_getattr(tmp_path, trained):
+    from mmengine.config import Config
+    from test_checkpoint import NeedsGetattr
+
+    from mprnet_plugin.checkpoint import CheckpointError
+    from mprnet_plugin.checkpoint_convert import convert_checkpoint
+    from mprnet_plugin.mmengine.launch import build_runner
+
+    config, work_dir = trained
+    weights = tmp_path / 'iter_4.safetensors'
+    convert_checkpoint(work_dir / 'iter_4.pth', weights)
+    cfg = Config.fromfile(str(config))
+    cfg.work_dir, cfg.launcher, cfg.load_from = str(tmp_path / 'work'), 'none', str(weights)
+    runner = build_runner(cfg)
+    runner.load_or_resume()  # what runner.train() and runner.test() call first: MMEngine's load_from
+    expected = read_checkpoint(work_dir / 'iter_4.pth')['state_dict']
+    for key, value in runner.model.generator.state_dict().items():
+        assert torch.equal(value, expected[f'generator.{key}']), key
+    crafted = tmp_path / 'crafted.pth'
+    torch.save({'state_dict': dict(expected), 'extra': NeedsGetattr()}, crafted)
+    runner._has_loaded, runner._load_from = False, str(crafted)
+    with pytest.raises(CheckpointError, match='refused.*getattr'):
+        runner.load_or_resume()
+    del runner
 
 
 def test_test_launcher_with_an_authors_checkpoint(tmp_path, trained, lmdb_data):

@@ -107,6 +107,7 @@ def test_train_on_lmdb_then_auto_resume(tmp_path):
                                      'val': paired_dataset('tiny_val', val_lq, val_gt, 'val')},
                         total_iter=6, ema_decay=0.5, grad_clip=0.5)
     opt['train']['scheduler']['total_iter'] = 6
+    opt['logger']['save_safetensors'] = True  # a .safetensors copy of the weights beside each .pth
     yml = write_yml(tmp_path / 'train.yml', opt)
 
     # A run stopped at iteration 4 (as if interrupted), then --auto_resume to the planned 6.
@@ -117,6 +118,10 @@ def test_train_on_lmdb_then_auto_resume(tmp_path):
         assert (experiment / 'training_states' / f'{n}.state').is_file()
     saved = torch.load(experiment / 'models' / 'net_g_4.pth', weights_only=True)
     assert set(saved) == {'params', 'params_ema'}
+    from safetensors.torch import load_file
+    copy = load_file(experiment / 'models' / 'net_g_4.safetensors')  # the EMA weights, what inference uses
+    assert set(copy) == set(saved['params_ema'])
+    assert all(torch.equal(copy[k], v) for k, v in saved['params_ema'].items())
     assert not any(p.name.startswith('.') for p in (experiment / 'models').iterdir())  # no temporary leftovers
     (first_log,) = training_logs(experiment)
     assert logged_iterations(first_log) == [1, 2, 3, 4]

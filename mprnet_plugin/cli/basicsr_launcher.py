@@ -37,9 +37,12 @@ def run_pipeline(pipeline_name: str, argv: Optional[List[str]] = None) -> Dict[s
     returns the options it parsed."""
     import mprnet_plugin  # noqa: F401  (registers the architecture, loss, model and datasets)
     from mprnet_plugin.compat import install_basicsr_fixes, normalize_local_rank_argv
+    from mprnet_plugin.recipes import resolve_opt_argument
 
     install_basicsr_fixes()
-    args = normalize_local_rank_argv(list(sys.argv[1:] if argv is None else argv))
+    # -opt may name a packaged recipe (mprnet_plugin.recipes) as well as a file.
+    args = resolve_opt_argument(list(sys.argv[1:] if argv is None else argv), pipeline_name, f'mprnet-{pipeline_name}')
+    args = normalize_local_rank_argv(args)
     # BasicSR's parse_options reads sys.argv itself; its argparse errors then start with the command's name.
     sys.argv = [f'mprnet-{pipeline_name}'] + args
     if pipeline_name == 'train':
@@ -64,7 +67,8 @@ def launcher_usage_errors() -> tuple:
     """The exceptions that mean bad options or files named by them (exit 2)."""
     from mprnet_plugin.checkpoint import CheckpointError
     from mprnet_plugin.compat import ResumeStateError
-    return (UsageError, CheckpointError, ResumeStateError)
+    from mprnet_plugin.recipes import RecipeError
+    return (UsageError, CheckpointError, ResumeStateError, RecipeError)
 
 
 def launch(prog: str, body: Callable[[], None], argv: Optional[Sequence[str]]) -> int:

@@ -10,6 +10,7 @@ import yaml
 
 import mprnet_plugin  # noqa: F401  (compatibility fixes and registration first)
 from mprnet_plugin.compare import CompareOptionError, load_compare_options, run_comparison
+from mprnet_plugin.recipes import RecipeError, resolve_option_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +46,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if value is not None:
             overrides[key] = value
     try:
-        opt = load_compare_options(args.opt, overrides, total_iter=args.iters)
-    except CompareOptionError as exc:
+        # -opt: a file, or a packaged recipe name such as compare/demo (mprnet_plugin.recipes)
+        opt = load_compare_options(resolve_option_file(args.opt, 'compare'), overrides, total_iter=args.iters)
+    except (CompareOptionError, RecipeError) as exc:
         print(f'mprnet-compare: {exc}', file=sys.stderr)
         return 2
     paths = run_comparison(opt, force=args.force, only=args.only)

@@ -27,7 +27,6 @@ import yaml
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 
 PROG = 'mprnet-demo'
-DEMO_OPTIONS = Path(__file__).resolve().parents[2] / 'options' / 'demo'
 SEPARATOR = 6  # white pixels between the panels of a side-by-side image
 
 
@@ -36,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='demo_output', help='output folder (default: demo_output)')
-    parser.add_argument('--options', default=str(DEMO_OPTIONS),
-                        help='folder holding MPRNet_demo_train.yml and MPRNet_demo_test.yml (default: options/demo)')
+    parser.add_argument('--options', default=None,
+                        help='folder holding MPRNet_demo_train.yml and MPRNet_demo_test.yml '
+                             '(default: the packaged demo recipes, mprnet-options path demo/demo_train)')
     parser.add_argument('--total-iter', type=int, help="training iterations (default: the option file's)")
     parser.add_argument('--max-side', type=int, default=512, help='shrink photographs to this longer side')
     parser.add_argument('--train-copies', type=int, default=8, help='shaken copies of each training photograph')
@@ -121,8 +121,11 @@ def run(args: argparse.Namespace) -> int:
     from mprnet_plugin.fileio import atomic_output, atomic_write_text
     from mprnet_plugin.image_io import read_image, write_image
 
+    from mprnet_plugin.recipes import options_root
+
     out = Path(args.out).resolve()
-    options = Path(args.options).resolve()
+    # The packaged recipes (in the wheel, or the checkout's options/demo).
+    options = Path(args.options).resolve() if args.options else options_root() / 'demo'
     train_yml, test_yml = options / 'MPRNet_demo_train.yml', options / 'MPRNet_demo_test.yml'
     for path in (train_yml, test_yml):
         if not path.is_file():

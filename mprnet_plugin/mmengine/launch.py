@@ -8,10 +8,11 @@ from typing import Any, Dict, Optional
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-from mprnet_plugin.compat import allow_mmengine_checkpoint_globals, init_mmengine_cpu_distributed
+from mprnet_plugin.compat import init_mmengine_cpu_distributed
 from mprnet_plugin.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
+from mprnet_plugin.mmengine.runner import MPRNetRunner
+from mprnet_plugin.recipes import resolve_option_file
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 
@@ -19,7 +20,7 @@ LAUNCHERS = ('none', 'pytorch', 'slurm')
 def base_parser(description: str) -> argparse.ArgumentParser:
     """The options both launchers take."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('config', help='MMEngine config file, e.g. options/mmengine/mprnet_gopro.py')
+    parser.add_argument('config', help='MMEngine config file, or a packaged name such as mmengine/mprnet_gopro')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='none: one process; pytorch: started by torchrun; slurm: started by srun')
@@ -32,8 +33,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 def load_config(args: argparse.Namespace) -> Config:
     """The config file with ``--cfg-options``, ``--work-dir`` and ``--launcher`` applied."""
-    if not os.path.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config!r} does not exist')
+    args.config = resolve_option_file(args.config, 'mmengine')  # a path, or a packaged name (mprnet_plugin.recipes)
     if args.local_rank is not None:
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = Config.fromfile(args.config)
@@ -47,7 +47,7 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def build_runner(cfg: Config) -> Runner:
+def build_runner(cfg: Config) -> MPRNetRunner:
     """A Runner for ``cfg``, after the fixes MMEngine 0.10.7 needs on today's torch and on CPU-only machines."""
     # Before the Runner starts: on CPU its own distributed start-up would call torch.cuda.set_device.
     if cfg.launcher != 'none':
@@ -55,12 +55,11 @@ def build_runner(cfg: Config) -> Runner:
         init_mmengine_cpu_distributed(cfg.launcher, 'gloo' if backend in (None, 'nccl') else backend)
         if cfg.get('model_wrapper_cfg') is None:
             cfg.model_wrapper_cfg = dict(type='AnyDeviceDistributedDataParallel')
-    # Resuming and load_from read MMEngine checkpoints, which torch >= 2.6 refuses with weights_only=True.
-    allow_mmengine_checkpoint_globals()
     # CPU runs: keep freed activations in the heap instead of page-faulting them back every step (cpu_heap.py).
     if parse_keep_cpu_heap(cfg.get('keep_cpu_heap', True), 'keep_cpu_heap') and not torch.cuda.is_available():
         keep_cpu_heap()
-    return Runner.from_cfg(cfg)
+    # Its resume alone admits MMEngine's pickled types; load_from reads any layout safely (runner.py).
+    return MPRNetRunner.from_cfg(cfg)
 
 
 def is_main_process() -> bool:

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from mprnet_plugin.checkpoint_fit import fit_checkpoint
+from mprnet_plugin.checkpoint_convert import save_safetensors_copy
 from mprnet_plugin.fileio import atomic_output, atomic_write_bytes, atomic_write_text
 from mprnet_plugin.image_io import write_image
 from mprnet_plugin.models.mprnet_training import MPRNetTrainingMixin
@@ -181,6 +182,8 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
                      for n, key in zip(nets, keys)}
         with atomic_output(osp.join(self.opt['path']['models'], f'{net_label}_{current_iter}.pth')) as tmp:
             torch.save(save_dict, tmp)
+        copy = osp.join(self.opt['path']['models'], f'{net_label}_{current_iter}.safetensors')
+        save_safetensors_copy(save_dict, copy, self.opt.get('logger', {}).get('save_safetensors'))
 
     @master_only
     def save_training_state(self, epoch: int, current_iter: int) -> None:

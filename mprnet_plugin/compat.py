@@ -168,14 +168,19 @@ def load_resume_state_any_device(opt: dict) -> dict | None:
 
 
 def install_basicsr_fixes() -> None:
-    """Replace BasicSR's ``init_dist`` and ``load_resume_state`` with the CPU-safe versions above (idempotent)."""
+    """Replace BasicSR's ``init_dist`` and ``load_resume_state`` with the CPU-safe versions above, and make every
+    model record its test-set metrics for the summary (idempotent)."""
     import basicsr.train
     import basicsr.utils.dist_util
     import basicsr.utils.options
 
+    from mprnet_plugin.metrics.record_hook import install_metric_recording
+
     basicsr.utils.options.init_dist = init_dist_any_device
     basicsr.utils.dist_util.init_dist = init_dist_any_device
     basicsr.train.load_resume_state = load_resume_state_any_device
+    # BasicSR's own models keep each test set's means in memory only; mprnet-test's summary reads them from disk.
+    install_metric_recording()
 
 
 def init_mmengine_cpu_distributed(launcher: str, backend: str = 'gloo', timeout_s: int = 1800) -> bool:

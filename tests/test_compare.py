@@ -212,7 +212,7 @@ def test_shipped_comparison_files_parse(tmp_path, monkeypatch):
         for key in ('dataroot_gt', 'dataroot_lq'):
             gopro['datasets'][phase][key] = str(tmp_path)
     opt = load_compare_options(_write_yml(tmp_path / 'gopro.yml', gopro))
-    assert len(opt['architectures']) == 5 and opt['train']['lr'] == 2e-4
+    assert len(opt['architectures']) == 5 and opt['train']['optim_g']['lr'] == 2e-4
 
 
 def test_demo_data_is_built_before_the_comparison(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import mprnet_plugin  # noqa: F401  (the package's import installs the host fixes, registers metrics)
+from mprnet_plugin.data.lmdb_reader import is_lmdb
 from mprnet_plugin.image_io import ImageReadError
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS, PAPER_RESULTS
 from mprnet_plugin.metrics.folders import EvaluationError, evaluate_folders, metric_options
@@ -55,8 +56,10 @@ def run(argv: Optional[List[str]] = None) -> SummaryRow:
     if args.workers < 1:
         raise ArgumentError(f'--workers must be at least 1, got {args.workers}')
     for option, folder in (('--output', args.output), ('--target', args.target)):
-        if not Path(folder).is_dir():
-            raise ArgumentError(f'{option} {folder!r} is not a folder')
+        if not Path(folder).exists() and not is_lmdb(folder):  # an LMDB's own check says what it lacks
+            raise ArgumentError(f'{option} folder {folder!r} does not exist')
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise ArgumentError(f'{option} {folder!r} is a file; expected a folder')
     try:
         metric_opts = metric_options(args.benchmark, args.metric)
     except EvaluationError as exc:

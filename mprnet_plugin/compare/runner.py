@@ -19,6 +19,7 @@ from basicsr.data import build_dataset
 
 from mprnet_plugin.checkpoint import load_mprnet_checkpoint, read_checkpoint
 from mprnet_plugin.compare.evaluation import evaluate_network, reference_crops
+from mprnet_plugin.compare.options import CompareOptionError
 from mprnet_plugin.compare.report import plot_crop_grid, plot_tradeoff, write_tables
 from mprnet_plugin.compare.training import TrainStats, make_train_loader, train_architecture
 from mprnet_plugin.fileio import atomic_output, atomic_write_text
@@ -179,7 +180,8 @@ def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequ
     if only:
         unknown = sorted(set(only) - {a['name'] for a in archs})
         if unknown:
-            raise ValueError(f"--only: no architecture named {unknown}; the file has {[a['name'] for a in archs]}")
+            names = [a['name'] for a in archs]
+            raise CompareOptionError(f'--only: no architecture named {unknown}; the file has {names}')
         archs = [a for a in archs if a['name'] in set(only)]
 
     val_set = build_dataset(opt['datasets']['val'])

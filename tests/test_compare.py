@@ -319,4 +319,5 @@ def test_set_with_bad_yaml_is_one_line(pairs, tmp_path, capsys):
     yml = _write_yml(tmp_path / 'c.yml', _options(pairs, tmp_path / 'out', [{'name': 'U-Net', 'network': dict(UNET)}]))
     assert main(['-opt', str(yml), '--set', 'profile.input_size=[16, 16']) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith('mprnet-compare: error: --set profile.input_size') and len(err.splitlines()) == 1
+    assert err.startswith("mprnet-compare: error: --set 'profile.input_size=[16, 16': the value is not valid YAML")
+    assert len(err.splitlines()) == 1

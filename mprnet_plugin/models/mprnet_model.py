@@ -392,7 +392,7 @@ class MPRNetModel(SRModel):
                            buffer.getvalue())
 
     def write_metrics_json(self, dataset_name: str, means: Dict[str, float],
-                           per_image: Dict[str, Dict[str, float]], unrounded: List[str]) -> None:
+                           per_image: Dict[str, Dict[str, float]], unrounded: list[str]) -> None:
         """Write ``<results_root>/metrics/<dataset>.json``: the mean and per-image metrics of one test set."""
         path = write_metric_record(self.opt['path']['results_root'], dataset_name, len(per_image), means, per_image,
                                    unrounded, type(self).__name__)

@@ -6,6 +6,7 @@ scored by ``metrics.scoring.score_images``: the float metrics see ``.npy`` outpu
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -117,13 +118,19 @@ def evaluate_folders(output_dir: os.PathLike, target_dir: os.PathLike, metric_op
     except PairingError as exc:
         raise EvaluationError(str(exc)) from None
     jobs = [(n, o, t, metric_opts) for n, o, t in pairs]
-    if workers > 1:
-        # Fresh interpreters: a forked child of a process whose OpenCV/torch thread pools have run can hang.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as pool:
-            results = list(tqdm(pool.map(score_pair, jobs), total=len(jobs), desc=name, unit='image'))
-    else:
-        results = [score_pair(job) for job in tqdm(jobs, desc=name, unit='image')]
-    per_image = dict(results)
+    per_image: Dict[str, Dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            # Fresh interpreters: a forked child of a process whose OpenCV/torch thread pools have run can hang.
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')))
+            results = pool.map(score_pair, jobs)
+        else:
+            results = map(score_pair, jobs)
+        # Entered last, so closed first: its line is ended before an error message is printed.
+        progress = stack.enter_context(tqdm(total=len(jobs), desc=name, unit='image'))
+        for image, values in results:
+            per_image[image] = values
+            progress.update(1)
     return SummaryRow(name, len(per_image), mean_metrics(per_image, list(metric_opts)), per_image=per_image)
 
 

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--force', action='store_true', help='retrain and re-evaluate even when results are up to date')
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='override any option, e.g. --set profile.input_size=[128,128] seed=1')
-    parser.add_argument('--version', action='version', version=f'%(prog)s {mprnet_plugin.__version__}')
+    parser.add_argument('--version', action='version', version=f'%(prog)s (mprnet_plugin) {mprnet_plugin.__version__}')
     return parser
 
 

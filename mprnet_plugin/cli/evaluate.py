@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--save-dir', default=None,
                         help='write summary.csv, summary.md and per_image.csv here (default: the output folder)')
     parser.add_argument('--workers', type=int, default=1, help='processes scoring images in parallel (default 1)')
-    parser.add_argument('--version', action='version', version=f'%(prog)s {mprnet_plugin.__version__}')
+    parser.add_argument('--version', action='version', version=f'%(prog)s (mprnet_plugin) {mprnet_plugin.__version__}')
     return parser
 
 

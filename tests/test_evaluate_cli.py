@@ -144,4 +144,5 @@ def test_exit_status_2_for_bad_arguments_and_version(folders, tmp_path, capsys):
     assert main(['--output', str(outputs), '--target', str(targets), '--metric', 'nope']) == 2
     with pytest.raises(SystemExit) as exit_info:
         main(['--version'])
-    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f'mprnet-eval (mprnet_plugin) {mprnet_plugin.__version__}'
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f'mprnet-eval (mprnet_plugin) {mprnet_plugin.__version__}'

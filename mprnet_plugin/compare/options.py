@@ -9,6 +9,8 @@ from typing import Any, Dict, Optional, Union
 
 import yaml
 
+from mprnet_plugin.compare.train_options import (LEGACY_ARCH_KEYS, LEGACY_LOADER_KEYS, CompareOptionError, option_float,
+                                                 merge_train, rename_legacy_keys)
 from mprnet_plugin.registry_imports import CustomImportError, import_custom_modules
 
 PathLike = Union[str, os.PathLike]
@@ -35,65 +37,11 @@ DEFAULTS: Dict[str, Any] = {
 }
 TRAIN_LOADER_DEFAULTS = {'batch_size_per_gpu': 4, 'num_worker_per_gpu': 0, 'use_hflip': True, 'use_rot': True}
 
-# Earlier names of the comparison file -> BasicSR's names for the same options (both are accepted; not both at once).
-LEGACY_TRAIN_KEYS = {'lr': ('optim_g', 'lr'), 'betas': ('optim_g', 'betas'),
-                     'weight_decay': ('optim_g', 'weight_decay'), 'eta_min': ('scheduler', 'eta_min'),
-                     'loss': ('pixel_opt',)}
-LEGACY_ARCH_KEYS = {'pretrain_network': ('path', 'pretrain_network_g'), 'param_key': ('path', 'param_key_g'),
-                    'strict_load': ('path', 'strict_load_g'), 'loss': ('train', 'pixel_opt')}
-LEGACY_LOADER_KEYS = {'batch_size': ('batch_size_per_gpu',), 'num_worker': ('num_worker_per_gpu',)}
-NUMERIC_LEGACY_KEYS = ('lr', 'eta_min', 'weight_decay')
-
-
-class CompareOptionError(ValueError):
-    """A comparison file with a missing or invalid option."""
-
 
 def slugify(name: str) -> str:
     """A file-system-safe folder name for an architecture entry."""
     slug = re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_.')
     return slug or 'arch'
-
-
-def rename_legacy_keys(section: Dict[str, Any], names: Dict[str, tuple], where: str) -> Dict[str, Any]:
-    """``section`` with each earlier key moved to its BasicSR name; giving both is an error naming the two."""
-    out = copy.deepcopy(section)
-    for old, new in names.items():
-        if old not in out:
-            continue
-        value = out.pop(old)
-        if old in NUMERIC_LEGACY_KEYS:
-            value = _float(value, f'{where}.{old}')
-        target = out
-        for key in new[:-1]:
-            if target.get(key) is None:
-                target[key] = {}
-            if not isinstance(target[key], dict):
-                raise CompareOptionError(f'{where}.{".".join(new[:-1])}: expected a mapping, found {target[key]!r}')
-            target = target[key]
-        if new[-1] in target:
-            raise CompareOptionError(f'{where}: {old} and {".".join(new)} name the same option; keep '
-                                     f'{".".join(new)} (BasicSR\'s name) only')
-        target[new[-1]] = value
-    return out
-
-
-def merge_train(base: Dict[str, Any], given: Optional[Dict[str, Any]], where: str) -> Dict[str, Any]:
-    """A train section over ``base``: ``optim_g``/``scheduler`` keep base's other keys only for the same type."""
-    if given is None:
-        return copy.deepcopy(base)
-    if not isinstance(given, dict):
-        raise CompareOptionError(f'{where}: expected a mapping, found {type(given).__name__} ({given!r})')
-    given = rename_legacy_keys(given, LEGACY_TRAIN_KEYS, where)
-    merged = copy.deepcopy(base)
-    for key, value in given.items():
-        old = merged.get(key)
-        if key in ('optim_g', 'scheduler') and isinstance(value, dict) and isinstance(old, dict) \
-                and value.get('type', old.get('type')) == old.get('type'):
-            merged[key] = {**old, **copy.deepcopy(value)}
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _merge(defaults: Dict[str, Any], given: Optional[Dict[str, Any]], where: str) -> Dict[str, Any]:
@@ -111,14 +59,6 @@ def _positive_int(value: Any, where: str, allow_zero: bool = False) -> int:
         expected = 'an integer >= 0' if allow_zero else 'an integer >= 1'
         raise CompareOptionError(f'{where}: expected {expected}, found {value!r}')
     return value
-
-
-def _float(value: Any, where: str) -> float:
-    # YAML 1.1 reads 2e-4 (no dot) as a string; accept it, as people write it that way.
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise CompareOptionError(f'{where}: expected a number, found {value!r}') from None
 
 
 def _check_registered(registry: Any, type_name: Any, where: str, what: str) -> None:
@@ -249,7 +189,7 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     optim_g = out['train'].get('optim_g')
     if not isinstance(optim_g, dict) or 'type' not in optim_g or 'lr' not in optim_g:
         raise CompareOptionError(f'{source}: train.optim_g: expected a mapping with type and lr, found {optim_g!r}')
-    optim_g['lr'] = _float(optim_g['lr'], f'{source}: train.optim_g.lr')
+    optim_g['lr'] = option_float(optim_g['lr'], f'{source}: train.optim_g.lr')
     size = out['profile']['input_size']
     if isinstance(size, int):
         size = [size, size]

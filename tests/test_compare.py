@@ -321,3 +321,45 @@ def test_set_with_bad_yaml_is_one_line(pairs, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("mprnet-compare: error: --set 'profile.input_size=[16, 16': the value is not valid YAML")
     assert len(err.splitlines()) == 1
+
+
+def test_training_through_the_recipe_equals_a_plain_adam_loop_on_the_same_batches(pairs, tmp_path):
+    """MPRNetModel, driven as train_pipeline drives it, takes exactly the steps of a hand-written loop."""
+    import itertools
+    import random
+
+    from basicsr.data import build_dataset
+
+    from mprnet_plugin.compare.training import make_train_loader
+    from mprnet_plugin.losses.mprnet_loss import MPRNetLoss
+
+    out = tmp_path / 'out'
+    opt = _options(pairs, out, [{'name': 'MPRNet tiny', 'network': MPRNET}])
+    opt['train'] = {'total_iter': 3, 'optim_g': {'type': 'Adam', 'lr': 1e-3},
+                    'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [3], 'restart_weights': [1],
+                                  'eta_min': 1e-5}}
+    yml = _write_yml(tmp_path / 'compare.yml', opt)
+    assert main(['-opt', str(yml)]) == 0
+    trained = load_state_dict_file(next((out / 'archs').iterdir()) / 'net.pth', 'params')
+
+    parsed = load_compare_options(yml)
+    seed, train_opt = parsed['seed'], parsed['datasets']['train']
+    loader = make_train_loader(build_dataset(train_opt), train_opt['batch_size_per_gpu'], 0, seed)
+    torch.manual_seed(seed)
+    net = build_network(MPRNET)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=3, eta_min=1e-5)
+    loss_fn = MPRNetLoss()
+    random.seed(seed)
+    np.random.seed(seed)
+    epochs = (batch for _ in itertools.count() for batch in loader)  # a new shuffle and new crops each epoch
+    for batch in itertools.islice(epochs, 3):
+        optimizer.zero_grad()
+        loss_fn(net(batch['lq']), batch['gt']).backward()
+        optimizer.step()
+        scheduler.step()
+    for key, value in net.state_dict().items():
+        torch.testing.assert_close(trained[key], value, msg=key)
+    torch.manual_seed(seed)
+    start = build_network(MPRNET).state_dict()
+    assert not torch.equal(trained['shallow_feat1.0.weight'], start['shallow_feat1.0.weight'])  # trained

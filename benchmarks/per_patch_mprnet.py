@@ -1,6 +1,7 @@
 """A straightforward per-patch MPRNet, for comparison only (benchmarks and equivalence tests).
 
-It follows MPRNET_SPEC.md literally: every quarter and half runs on its own, every resize is ``F.interpolate``
+It follows the authors' per-patch formulation (MPRNet, CVPR 2021) literally: stage 1 splits the image into four
+quarters and stage 2 into two halves, every quarter and half runs on its own, every resize is ``F.interpolate``
 followed by its 1x1 conv, every injection is computed at full resolution, in contiguous NCHW. Its state_dict has
 the same keys as ``mprnet_plugin.MPRNet``, so the same weights load into both. Its cell blocks (CAB, channel
 attention, SAM) are written out literally too, with torch's own ``nn.PReLU``: the product's fused forms of them

@@ -288,12 +288,15 @@ def _paired_getitem_naming_files(getitem):
 
 def install_basicsr_fixes() -> None:
     """Replace BasicSR's ``init_dist``, ``load_resume_state``, ``BaseModel.model_to_device`` and the paired dataset's
-    image decoding with the versions above (idempotent)."""
+    image decoding with the versions above, and make every model record its test-set metrics for the summary
+    (idempotent)."""
     import basicsr.data.paired_image_dataset as paired
     import basicsr.models.base_model
     import basicsr.train
     import basicsr.utils.dist_util
     import basicsr.utils.options
+
+    from mprnet_plugin.metrics.record_hook import install_metric_recording
 
     basicsr.utils.options.init_dist = init_dist_any_device
     basicsr.utils.dist_util.init_dist = init_dist_any_device
@@ -302,6 +305,8 @@ def install_basicsr_fixes() -> None:
     paired.imfrombytes = imfrombytes_checked
     if not getattr(paired.PairedImageDataset.__getitem__, '__mprnet_fix__', False):
         paired.PairedImageDataset.__getitem__ = _paired_getitem_naming_files(paired.PairedImageDataset.__getitem__)
+    # BasicSR's own models keep each test set's means in memory only; mprnet-test's summary reads them from disk.
+    install_metric_recording()
 
 
 def init_mmengine_cpu_distributed(launcher: str, backend: str = 'gloo', timeout_s: int = 1800) -> bool:

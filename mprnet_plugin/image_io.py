@@ -1,4 +1,4 @@
-"""Image reading, encoding and writing: the one place the package touches image files.
+"""Image reading, decoding, encoding and writing: files, and the encoded images LMDBs hold.
 
 Arrays follow OpenCV and BasicSR: H x W x C in BGR(A) order (H x W for grayscale), uint8 or uint16, as stored.
 ``array_to_tensor`` / ``tensor_to_array`` convert between such arrays and the model's (1, 3, H, W) RGB float input,
@@ -49,6 +49,15 @@ def read_image(path: PathLike, flags: int = cv2.IMREAD_UNCHANGED, orient: bool =
     if img is None:
         raise ImageReadError(f'cannot decode image {path!r} ({buf.size} bytes): corrupt or not an image')
     return _orient_decoded(img, buf) if orient else img
+
+
+def decode_image(data: Optional[bytes], what: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Decode the bytes of an image file (say an LMDB value) as stored, BGR; errors name ``what``."""
+    buf = np.frombuffer(data or b'', dtype=np.uint8)
+    img = cv2.imdecode(buf, flags) if buf.size else None
+    if img is None:
+        raise ImageReadError(f'cannot decode {what} ({buf.size} bytes): missing, corrupt or not an image')
+    return img
 
 
 def encode_image(img: np.ndarray, ext: str = '.png', params: Optional[Sequence[int]] = None) -> bytes:

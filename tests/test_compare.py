@@ -212,7 +212,7 @@ def test_shipped_comparison_files_parse(tmp_path, monkeypatch):
         for key in ('dataroot_gt', 'dataroot_lq'):
             gopro['datasets'][phase][key] = str(tmp_path)
     opt = load_compare_options(_write_yml(tmp_path / 'gopro.yml', gopro))
-    assert len(opt['architectures']) == 5 and opt['train']['lr'] == 2e-4
+    assert len(opt['architectures']) == 5 and opt['train']['optim_g']['lr'] == 2e-4
 
 
 def test_demo_data_is_built_before_the_comparison(tmp_path):
@@ -230,3 +230,136 @@ def test_demo_data_is_built_before_the_comparison(tmp_path):
     assert main(['-opt', str(_write_yml(tmp_path / 'c.yml', opt))]) == 0
     result = json.loads((tmp_path / 'out' / 'comparison.json').read_text())['architectures'][0]
     assert result['per_image'][0]['image'] == 'chelsea_k01' and result['metrics']['psnr'] > 10
+
+
+# ------------------------------------------------------------------------------------- a lab's own network
+LAB_NET = {'type': 'LabTwoConvNet', 'channels': 4}
+
+
+def test_a_network_registered_by_a_custom_import_is_compared_with_mprnet(pairs, tmp_path):
+    import sys
+
+    from basicsr.utils.registry import ARCH_REGISTRY
+    if 'lab_restorers' not in sys.modules:
+        assert 'LabTwoConvNet' not in ARCH_REGISTRY  # nothing but custom_imports brings it in
+    out = tmp_path / 'out'
+    opt = _options(pairs, out, [{'name': 'MPRNet tiny', 'network': MPRNET}, {'name': 'Lab', 'network': LAB_NET}])
+    opt['custom_imports'] = ['lab_restorers']
+    # BasicSR's key names, and recipe options the comparison hands to MPRNetModel.
+    opt['datasets']['train']['batch_size_per_gpu'] = opt['datasets']['train'].pop('batch_size')
+    opt['train'] = {'total_iter': 3, 'log_every': 1, 'optim_g': {'type': 'AdamW', 'lr': 1e-3, 'weight_decay': 0.01},
+                    'scheduler': {'type': 'LinearWarmupCosineLR', 'warmup_iter': 1, 'eta_min': 1e-5},
+                    'grad_clip': 0.5}
+    assert main(['-opt', str(_write_yml(tmp_path / 'compare.yml', opt))]) == 0
+    results = {r['name']: r for r in json.loads((out / 'comparison.json').read_text())['architectures']}
+    lab = results['Lab']
+    assert lab['type'] == 'LabTwoConvNet' and lab['train_iterations'] == 3
+    assert lab['parameters'] == sum(p.numel() for p in build_network(LAB_NET).parameters())
+    expected = _psnr_of_saved_weights(out / 'archs' / lab['slug'], LAB_NET, pairs, lab['size_multiple'])
+    assert lab['metrics']['psnr'] == pytest.approx(expected, abs=1e-6)
+    assert '| Lab | LabTwoConvNet |' in (out / 'comparison.md').read_text()
+    assert 'AdamW' in (out / 'comparison.md').read_text()
+
+
+def test_a_custom_import_that_fails_is_one_line_naming_it(pairs, tmp_path, capsys):
+    opt = _options(pairs, tmp_path / 'out', [{'name': 'U-Net', 'network': dict(UNET)}])
+    opt['custom_imports'] = ['no_such_lab_module']
+    assert main(['-opt', str(_write_yml(tmp_path / 'c.yml', opt))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('mprnet-compare: error: ') and "'no_such_lab_module'" in err and len(err.splitlines()) == 1
+
+
+def _trained_weights(pairs, tmp_path, name, archs, train, loader=None):
+    opt = _options(pairs, tmp_path / name, archs)
+    opt['train'] = train
+    if loader:
+        opt['datasets']['train'].update(loader)
+    assert main(['-opt', str(_write_yml(tmp_path / f'{name}.yml', opt))]) == 0
+    arch_dir = next((tmp_path / name / 'archs').iterdir())
+    return load_state_dict_file(arch_dir / 'net.pth', 'params')
+
+
+def test_the_recipe_options_reach_the_training(pairs, tmp_path):
+    archs = [{'name': 'U-Net', 'network': dict(UNET)}]
+    torch.manual_seed(3)  # the comparison's seed: every architecture starts from this RNG state
+    initial = build_network(UNET).state_dict()
+    frozen = _trained_weights(pairs, tmp_path, 'frozen', archs, {'total_iter': 2, 'scheduler': None,
+                                                                      'optim_g': {'type': 'SGD', 'lr': 0}})
+    assert all(torch.equal(frozen[k], v) for k, v in initial.items())  # optim_g is honoured: lr 0 changes nothing
+    adam = {'type': 'Adam', 'lr': 1e-2}
+    trained = _trained_weights(pairs, tmp_path, 'adam', archs, {'total_iter': 2, 'optim_g': adam})
+    assert not all(torch.equal(trained[k], v) for k, v in initial.items())
+    # ema_decay: the evaluated and saved weights are the EMA copy, a blend of the start and the trained weights.
+    ema = _trained_weights(pairs, tmp_path, 'ema', archs, {'total_iter': 2, 'ema_decay': 0.5, 'optim_g': adam})
+    changed = [k for k in initial if not torch.equal(trained[k], initial[k])]
+    assert changed and not any(torch.equal(ema[k], trained[k]) or torch.equal(ema[k], initial[k]) for k in changed)
+
+
+def test_earlier_key_names_mean_the_same_as_basicsr_names(pairs, tmp_path):
+    archs_old = [{'name': 'U-Net', 'network': dict(UNET), 'loss': {'type': 'L1Loss'}}]
+    old = _options(pairs, tmp_path / 'o', archs_old)
+    old['train'] = {'total_iter': 3, 'lr': '1e-3', 'eta_min': '1e-5', 'betas': [0.8, 0.9], 'loss': {'type': 'MSELoss'}}
+    new = _options(pairs, tmp_path / 'o', [{'name': 'U-Net', 'network': dict(UNET),
+                                            'train': {'pixel_opt': {'type': 'L1Loss'}}}])
+    new['datasets']['train']['batch_size_per_gpu'] = new['datasets']['train'].pop('batch_size')
+    new['train'] = {'total_iter': 3, 'optim_g': {'lr': 1e-3, 'betas': [0.8, 0.9]}, 'scheduler': {'eta_min': 1e-5},
+                    'pixel_opt': {'type': 'MSELoss'}}
+    parsed_old = load_compare_options(_write_yml(tmp_path / 'old.yml', old))
+    parsed_new = load_compare_options(_write_yml(tmp_path / 'new.yml', new))
+    assert parsed_old['architectures'] == parsed_new['architectures']
+    assert parsed_old['train'] == parsed_new['train'] and parsed_old['datasets'] == parsed_new['datasets']
+    assert parsed_new['architectures'][0]['train']['pixel_opt'] == {'type': 'L1Loss'}
+    assert parsed_new['train']['optim_g'] == {'type': 'Adam', 'lr': 1e-3, 'betas': [0.8, 0.9], 'weight_decay': 0.0}
+    both = dict(old, train={'lr': 1e-3, 'optim_g': {'lr': 2e-3}})
+    with pytest.raises(CompareOptionError, match=r'lr and optim_g\.lr name the same option'):
+        load_compare_options(_write_yml(tmp_path / 'both.yml', both))
+
+
+def test_set_with_bad_yaml_is_one_line(pairs, tmp_path, capsys):
+    yml = _write_yml(tmp_path / 'c.yml', _options(pairs, tmp_path / 'out', [{'name': 'U-Net', 'network': dict(UNET)}]))
+    assert main(['-opt', str(yml), '--set', 'profile.input_size=[16, 16']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mprnet-compare: error: --set 'profile.input_size=[16, 16': the value is not valid YAML")
+    assert len(err.splitlines()) == 1
+
+
+def test_training_through_the_recipe_equals_a_plain_adam_loop_on_the_same_batches(pairs, tmp_path):
+    """MPRNetModel, driven as train_pipeline drives it, takes exactly the steps of a hand-written loop."""
+    import itertools
+    import random
+
+    from basicsr.data import build_dataset
+
+    from mprnet_plugin.compare.training import make_train_loader
+    from mprnet_plugin.losses.mprnet_loss import MPRNetLoss
+
+    out = tmp_path / 'out'
+    opt = _options(pairs, out, [{'name': 'MPRNet tiny', 'network': MPRNET}])
+    opt['train'] = {'total_iter': 3, 'optim_g': {'type': 'Adam', 'lr': 1e-3},
+                    'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [3], 'restart_weights': [1],
+                                  'eta_min': 1e-5}}
+    yml = _write_yml(tmp_path / 'compare.yml', opt)
+    assert main(['-opt', str(yml)]) == 0
+    trained = load_state_dict_file(next((out / 'archs').iterdir()) / 'net.pth', 'params')
+
+    parsed = load_compare_options(yml)
+    seed, train_opt = parsed['seed'], parsed['datasets']['train']
+    loader = make_train_loader(build_dataset(train_opt), train_opt['batch_size_per_gpu'], 0, seed)
+    torch.manual_seed(seed)
+    net = build_network(MPRNET)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=3, eta_min=1e-5)
+    loss_fn = MPRNetLoss()
+    random.seed(seed)
+    np.random.seed(seed)
+    epochs = (batch for _ in itertools.count() for batch in loader)  # a new shuffle and new crops each epoch
+    for batch in itertools.islice(epochs, 3):
+        optimizer.zero_grad()
+        loss_fn(net(batch['lq']), batch['gt']).backward()
+        optimizer.step()
+        scheduler.step()
+    for key, value in net.state_dict().items():
+        torch.testing.assert_close(trained[key], value, msg=key)
+    torch.manual_seed(seed)
+    start = build_network(MPRNET).state_dict()
+    assert not torch.equal(trained['shallow_feat1.0.weight'], start['shallow_feat1.0.weight'])  # trained

@@ -114,3 +114,35 @@ def test_console_script_exit_codes(folders, tmp_path, capsys):
     assert main(args + ['--suffix', '_MPRNet']) == 0
     assert main(args) == 1  # no output matches without the suffix
     assert 'mprnet-eval: error:' in capsys.readouterr().err
+
+
+def error_lines(captured: str) -> list:
+    """The lines of stderr that are not progress bars."""
+    return [line for line in captured.replace('\r', '\n').splitlines() if line.startswith('mprnet-eval:')]
+
+
+def test_a_size_mismatched_or_non_finite_output_is_one_line_naming_the_file(folders, tmp_path, capsys):
+    targets, outputs, npys = folders
+    write_image(outputs / 'scene190_2_MPRNet.png', np.zeros((20, 20, 3), np.uint8))
+    args = ['--target', str(targets), '--benchmark', 'gopro', '--save-dir', str(tmp_path / 'r')]
+    assert main(['--output', str(outputs), '--suffix', '_MPRNet'] + args) == 1
+    [err] = error_lines(capsys.readouterr().err)
+    assert err.startswith('mprnet-eval: error: output ') and 'scene190_2_MPRNet.png' in err
+    assert 'is 20 x 20 x 3 but its target is 42 x 56 x 3' in err
+    nan = np.load(npys / 'scene183_10.npy')
+    nan[2, 3, 1] = np.nan
+    np.save(npys / 'scene183_10.npy', nan)
+    assert main(['--output', str(npys)] + args) == 1
+    [err] = error_lines(capsys.readouterr().err)
+    assert 'scene183_10.npy: 1 non-finite (NaN or infinite) values' in err
+
+
+def test_exit_status_2_for_bad_arguments_and_version(folders, tmp_path, capsys):
+    targets, outputs, _ = folders
+    assert main(['--output', str(tmp_path / 'nowhere'), '--target', str(targets), '--benchmark', 'gopro']) == 2
+    assert "mprnet-eval: error: --output folder" in capsys.readouterr().err
+    assert main(['--output', str(outputs), '--target', str(targets), '--metric', 'nope']) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--version'])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f'mprnet-eval (mprnet_plugin) {mprnet_plugin.__version__}'

@@ -173,3 +173,25 @@ def test_testing_random_weights_must_be_asked_for(workspace, monkeypatch, capsys
     assert test_cli.main(['-opt', 'random.yml']) == 0
     assert (workspace / 'results' / 'random' / 'summary.md').is_file()
     torch.manual_seed(0)
+
+
+def test_custom_imports_register_a_labs_network_before_training(workspace):
+    """``custom_imports`` in a BasicSR option file: the lab's module registers its network, and training runs."""
+    tests_dir = Path(__file__).resolve().parent
+    env = {**ENV, 'PYTHONPATH': os.pathsep.join([str(tests_dir), ENV['PYTHONPATH']])}
+
+    def use_lab_network(opt):
+        opt['name'] = 'lab_net'
+        opt['custom_imports'] = ['lab_restorers']
+        opt['network_g'] = {'type': 'LabTwoConvNet', 'channels': 4}
+        opt['train']['total_iter'] = 2
+    broken(workspace, 'lab_net', use_lab_network)
+    proc = run_tool('mprnet_plugin.cli.train', ['-opt', 'lab_net.yml'], workspace, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (workspace / 'experiments' / 'lab_net' / 'models' / 'net_g_latest.pth').is_file()
+
+    broken(workspace, 'lab_missing', lambda opt: opt.update(custom_imports=['no_such_lab_module']))
+    proc = run_tool('mprnet_plugin.cli.train', ['-opt', 'lab_missing.yml'], workspace, env=env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "custom_imports: module 'no_such_lab_module' failed to import" in lines[0]

@@ -164,6 +164,19 @@ def test_metric_float_input_and_clear_errors():
         BasicSRMetric(dict(x=dict(type='calculate_psnr', input='uint16')))
 
 
+def test_metric_input_key_must_agree_with_the_one_rule():
+    # Without an input key the float metric still sees unrounded images: the rule is the metric's, not the config's.
+    pred, gt = torch.full((3, 8, 8), 0.5), torch.full((3, 8, 8), 0.501)
+    metric = BasicSRMetric(dict(psnr=dict(type='calculate_psnr_sidd_float')))
+    metric.process({}, [dict(pred=pred, gt=gt)])
+    assert metric.evaluate(1)['psnr'] == pytest.approx(10 * np.log10(1 / 0.001 ** 2), abs=1e-2)
+    with pytest.raises(ValueError, match=r"calculate_psnr\) scores 8-bit images, but input='float32'"):
+        BasicSRMetric(dict(x=dict(type='calculate_psnr', crop_border=0, input='float32')))
+    pred[0, 0, 0] = float('nan')
+    with pytest.raises(ValueError, match="sample 'a'.*1 non-finite"):
+        metric.process({}, [dict(pred=pred, gt=gt, img_name='a')])
+
+
 # ------------------------------------------------------------------------------------------ the Runner
 @pytest.fixture(scope='module')
 def lmdb_data(tmp_path_factory):

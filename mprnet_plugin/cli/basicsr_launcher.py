@@ -24,7 +24,10 @@ class _ParsedOptions:
     def __call__(self, root_path: str, is_train: bool = True) -> Any:
         from mprnet_plugin.cli.option_checks import check_parsed_options, check_raw_options
         check_raw_options(self.argv)
+        from mprnet_plugin.registry_imports import import_custom_modules
         opt, args = self.original(root_path, is_train=is_train)
+        # A lab's own networks, losses and models register on import: before anything is checked or built.
+        import_custom_modules(opt.get('custom_imports'), 'option custom_imports')
         check_parsed_options(opt, testing=not is_train)
         # BasicSR makes a folder of every path.* entry it does not know; this one is a switch, read above.
         opt['path'].pop('allow_random_weights', None)
@@ -68,7 +71,8 @@ def launcher_usage_errors() -> tuple:
     from mprnet_plugin.checkpoint import CheckpointError
     from mprnet_plugin.compat import ResumeStateError
     from mprnet_plugin.recipes import RecipeError
-    return (UsageError, CheckpointError, ResumeStateError, RecipeError)
+    from mprnet_plugin.registry_imports import CustomImportError
+    return (UsageError, CheckpointError, ResumeStateError, RecipeError, CustomImportError)
 
 
 def launch(prog: str, body: Callable[[], None], argv: Optional[Sequence[str]]) -> int:

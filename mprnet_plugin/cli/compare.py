@@ -9,14 +9,17 @@ from typing import List, Optional
 import yaml
 
 import mprnet_plugin  # noqa: F401  (compatibility fixes and registration first)
+from mprnet_plugin.checkpoint import CheckpointError
 from mprnet_plugin.compare import CompareOptionError, load_compare_options, run_comparison
 from mprnet_plugin.recipes import RecipeError, resolve_option_file
+
+PROG = 'mprnet-compare'
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options of ``mprnet-compare``."""
     parser = argparse.ArgumentParser(
-        prog='mprnet-compare',
+        prog=PROG,
         description='Train (or load), evaluate and profile every architecture of a comparison file on the same data; '
                     'write comparison.md/.csv/.json, tradeoff.png and crops.png to its output_dir.')
     parser.add_argument('-opt', '--opt', required=True, help='the comparison file (YAML)')
@@ -28,30 +31,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--force', action='store_true', help='retrain and re-evaluate even when results are up to date')
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='override any option, e.g. --set profile.input_size=[128,128] seed=1')
+    parser.add_argument('--version', action='version', version=f'%(prog)s (mprnet_plugin) {mprnet_plugin.__version__}')
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``mprnet-compare`` console script."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+def parse_overrides(items: List[str]) -> dict:
+    """``--set KEY=VALUE`` items as ``{key: value}``, each value read as YAML; errors name the item."""
     overrides = {}
-    for item in args.set:
+    for item in items:
         key, sep, value = item.partition('=')
         if not sep or not key:
-            print(f'mprnet-compare: --set expects KEY=VALUE, got {item!r}', file=sys.stderr)
-            return 2
-        overrides[key] = yaml.safe_load(value)
-    for key, value in (('output_dir', args.output_dir), ('device', args.device)):
-        if value is not None:
-            overrides[key] = value
+            raise CompareOptionError(f'--set expects KEY=VALUE, got {item!r}')
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            reason = ' '.join(str(getattr(exc, 'problem', None) or exc).split())
+            raise CompareOptionError(f'--set {item!r}: the value is not valid YAML ({reason})') from None
+    return overrides
+
+
+def error(message: object, status: int) -> int:
+    """Print ``mprnet-compare: error: <message>`` on one line to stderr and return ``status``."""
+    print(f'{PROG}: error: ' + ' '.join(str(message).split()), file=sys.stderr)
+    return status
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``mprnet-compare`` console script: 0 done, 2 bad arguments or options, 1 failed work."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     try:
+        overrides = parse_overrides(args.set)
+        for key, value in (('output_dir', args.output_dir), ('device', args.device)):
+            if value is not None:
+                overrides[key] = value
+        if args.iters is not None and args.iters < 0:
+            raise CompareOptionError(f'--iters must be 0 or more, got {args.iters}')
         # -opt: a file, or a packaged recipe name such as compare/demo (mprnet_plugin.recipes)
         opt = load_compare_options(resolve_option_file(args.opt, 'compare'), overrides, total_iter=args.iters)
     except (CompareOptionError, RecipeError) as exc:
-        print(f'mprnet-compare: {exc}', file=sys.stderr)
-        return 2
-    paths = run_comparison(opt, force=args.force, only=args.only)
+        return error(exc, 2)
+    try:
+        paths = run_comparison(opt, force=args.force, only=args.only)
+    except CompareOptionError as exc:
+        return error(exc, 2)
+    except (CheckpointError, ValueError, FloatingPointError) as exc:  # messages that name what went wrong
+        return error(exc, 1)
+    except (RuntimeError, OSError) as exc:  # from torch or the file system: the type helps
+        return error(f'{type(exc).__name__}: {exc}', 1)
     for kind, path in paths.items():
         print(f'{kind}: {path}')
     print((paths['markdown']).read_text(encoding='utf-8'))

@@ -10,171 +10,23 @@ keys are the names.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import multiprocessing
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import List, Optional
 
-import numpy as np
+import mprnet_plugin  # noqa: F401  (the package's import installs the host fixes, registers metrics)
+from mprnet_plugin.data.lmdb_reader import is_lmdb
+from mprnet_plugin.image_io import ImageReadError
+from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS, PAPER_RESULTS
+from mprnet_plugin.metrics.folders import EvaluationError, evaluate_folders, metric_options
+from mprnet_plugin.metrics.summary import SummaryRow
+from mprnet_plugin.metrics.tables import format_console, write_per_image_csv, write_summary
 
-from mprnet_plugin.fileio import atomic_write_text  # (the package's import installs the host fixes, registers metrics)
-from mprnet_plugin.image_io import ImageReadError, is_image_file, read_image
-from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS, FLOAT_METRIC_TYPES, PAPER_RESULTS
-from mprnet_plugin.metrics.report import SummaryRow, format_console, mean_metrics, write_summary
-
-
-# Where an image comes from: a file, or (LMDB folder, key).
-Source = Union[Path, Tuple[str, str]]
-_lmdb_clients: Dict[str, Any] = {}
+PROG = 'mprnet-eval'
 
 
-class EvaluationError(ValueError):
-    """Folders or options that cannot be evaluated."""
-
-
-def is_result_file(path: os.PathLike) -> bool:
-    """Image files and ``.npy`` arrays."""
-    return is_image_file(path) or os.fspath(path).lower().endswith('.npy')
-
-
-def list_results(folder: os.PathLike, what: str) -> List[Path]:
-    """The image and ``.npy`` files directly in ``folder``, sorted; errors say which folder is missing or empty."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise EvaluationError(f'{what} folder {str(folder)!r} does not exist')
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_result_file(p))
-    if not files:
-        raise EvaluationError(f'{what} folder {str(folder)!r} holds no image or .npy files')
-    return files
-
-
-def list_targets(target: os.PathLike) -> List[Tuple[str, Source]]:
-    """``(name, source)`` of every target: the files of a folder by stem, or the keys of a BasicSR LMDB."""
-    target = Path(target)
-    if target.name.endswith('.lmdb'):
-        from mprnet_plugin.data.lmdb_writer import lmdb_keys
-
-        if not (target / 'meta_info.txt').is_file():
-            raise EvaluationError(f'target LMDB {str(target)!r} has no meta_info.txt: not a BasicSR LMDB')
-        return [(key, (str(target), key)) for key in lmdb_keys(target)]
-    return [(p.stem, p) for p in list_results(target, 'target')]
-
-
-def pair_outputs(outputs: Sequence[Path], targets: Sequence[Tuple[str, Source]], suffix: str = ''
-                 ) -> List[Tuple[str, Path, Source]]:
-    """``(name, output, target)`` for every target, matching the output named ``<target name><suffix>.<ext>``."""
-    by_stem: Dict[str, Path] = {}
-    for path in outputs:
-        if path.stem in by_stem:
-            raise EvaluationError(f'two outputs share the name {path.stem!r}: {by_stem[path.stem]} and {path}')
-        by_stem[path.stem] = path
-    pairs, missing = [], []
-    for name, target in targets:
-        output = by_stem.get(name + suffix)
-        if output is None:
-            missing.append(f'{name}{suffix}.*')
-        else:
-            pairs.append((name, output, target))
-    if missing:
-        raise EvaluationError(f'{len(missing)} of {len(targets)} targets have no output (with suffix {suffix!r}), '
-                              f'e.g. {missing[:3]}; outputs found: {[p.name for p in outputs[:3]]}')
-    return pairs
-
-
-def read_lmdb_image(lmdb_path: str, key: str) -> np.ndarray:
-    """One image of a BasicSR LMDB as stored (BGR), read with BasicSR's own client (one per LMDB and process)."""
-    from basicsr.utils import FileClient, imfrombytes
-
-    if lmdb_path not in _lmdb_clients:
-        _lmdb_clients[lmdb_path] = FileClient('lmdb', db_paths=[lmdb_path], client_keys=['target'])
-    content = _lmdb_clients[lmdb_path].get(key, 'target')
-    img = imfrombytes(content, flag='unchanged') if content is not None else None
-    if img is None:
-        raise EvaluationError(f'key {key!r} of LMDB {lmdb_path!r} is missing or not an image')
-    return img
-
-
-def load_result(path: Source) -> np.ndarray:
-    """An output or target as metrics take it: an image as stored (BGR), a ``.npy`` as float32 BGR in [0, 1]."""
-    if isinstance(path, tuple):
-        return read_lmdb_image(*path)
-    if path.suffix.lower() != '.npy':
-        return read_image(path)
-    array = np.load(path)
-    if array.ndim != 3 or array.shape[2] != 3 or not np.issubdtype(array.dtype, np.floating):
-        raise EvaluationError(f'{path}: expected a float H x W x 3 RGB array, found {array.dtype} {array.shape}')
-    return np.ascontiguousarray(array[..., ::-1])
-
-
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] rounded to uint8 as BasicSR's ``tensor2img`` does; integer images unchanged."""
-    if img.dtype.kind == 'f':
-        return np.round(np.clip(img, 0, 1) * 255.0).astype(np.uint8)
-    return img
-
-
-def score_pair(job: Tuple[str, Path, Source, Mapping[str, Mapping[str, Any]]]) -> Tuple[str, Dict[str, float]]:
-    """All metrics of one output/target pair (runs in worker processes)."""
-    from basicsr.metrics import calculate_metric
-
-    name, output_path, target_path, metric_opts = job
-    output, target = load_result(output_path), load_result(target_path)
-    values = {}
-    for metric, opt in metric_opts.items():
-        floats = opt.get('type') in FLOAT_METRIC_TYPES
-        data = dict(img=output if floats else to_uint8(output), img2=target if floats else to_uint8(target))
-        try:
-            values[metric] = float(calculate_metric(data, dict(opt)))
-        except (ValueError, TypeError) as err:
-            raise EvaluationError(f'{metric} on {output_path} vs {target_path}: {err}') from err
-    return name, values
-
-
-def metric_options(benchmark: Optional[str], metric_types: Sequence[str]) -> Dict[str, Dict[str, Any]]:
-    """The metrics to compute: a benchmark's set, plus any registered metric named with ``--metric``."""
-    from basicsr.utils.registry import METRIC_REGISTRY
-
-    opts = {k: dict(v) for k, v in BENCHMARK_METRICS[benchmark].items()} if benchmark else {}
-    for metric_type in metric_types:
-        if metric_type not in METRIC_REGISTRY:
-            raise EvaluationError(f'--metric {metric_type!r} is not a registered metric; known: '
-                                  f'{sorted(name for name, _ in METRIC_REGISTRY)}')
-        opts[metric_type] = {'type': metric_type, 'crop_border': 0}  # BasicSR's own metrics require crop_border
-    if not opts:
-        raise EvaluationError('choose a --benchmark or at least one --metric')
-    return opts
-
-
-def evaluate_folders(output_dir: os.PathLike, target_dir: os.PathLike, metric_opts: Mapping[str, Mapping[str, Any]],
-                     suffix: str = '', workers: int = 1, name: str = 'outputs') -> SummaryRow:
-    """Score every output against its target; returns a summary row with the means and the per-image values."""
-    from tqdm import tqdm
-
-    pairs = pair_outputs(list_results(output_dir, 'output'), list_targets(target_dir), suffix)
-    jobs = [(n, o, t, metric_opts) for n, o, t in pairs]
-    if workers > 1:
-        # Fresh interpreters: a forked child of a process whose OpenCV/torch thread pools have run can hang.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as pool:
-            results = list(tqdm(pool.map(score_pair, jobs), total=len(jobs), desc=name, unit='image'))
-    else:
-        results = [score_pair(job) for job in tqdm(jobs, desc=name, unit='image')]
-    per_image = dict(results)
-    return SummaryRow(name, len(per_image), mean_metrics(per_image, list(metric_opts)), per_image=per_image)
-
-
-def write_per_image_csv(row: SummaryRow, path: os.PathLike) -> None:
-    """One line per image with each metric, unrounded."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator='\n')
-    names = list(row.metrics)
-    writer.writerow(['image'] + names)
-    for image, values in row.per_image.items():
-        writer.writerow([image] + [values[n] for n in names])
-    atomic_write_text(path, out.getvalue())
+class ArgumentError(EvaluationError):
+    """An option of the command line that cannot work (exit status 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,15 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--save-dir', default=None,
                         help='write summary.csv, summary.md and per_image.csv here (default: the output folder)')
     parser.add_argument('--workers', type=int, default=1, help='processes scoring images in parallel (default 1)')
+    parser.add_argument('--version', action='version', version=f'%(prog)s (mprnet_plugin) {mprnet_plugin.__version__}')
     return parser
 
 
 def run(argv: Optional[List[str]] = None) -> SummaryRow:
     """Score a folder of outputs, print the table and write it as CSV and Markdown; returns the summary row."""
     args = build_parser().parse_args(argv)
+    if args.workers < 1:
+        raise ArgumentError(f'--workers must be at least 1, got {args.workers}')
+    for option, folder in (('--output', args.output), ('--target', args.target)):
+        if not Path(folder).exists() and not is_lmdb(folder):  # an LMDB's own check says what it lacks
+            raise ArgumentError(f'{option} folder {folder!r} does not exist')
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise ArgumentError(f'{option} {folder!r} is a file; expected a folder')
+    try:
+        metric_opts = metric_options(args.benchmark, args.metric)
+    except EvaluationError as exc:
+        raise ArgumentError(str(exc)) from None
     name = args.name or Path(args.output).resolve().name
-    row = evaluate_folders(args.output, args.target, metric_options(args.benchmark, args.metric), args.suffix,
-                           max(1, args.workers), name)
+    row = evaluate_folders(args.output, args.target, metric_opts, args.suffix, args.workers, name)
     row.paper = args.paper
     save_dir = Path(args.save_dir or args.output)
     csv_path, md_path = write_summary([row], save_dir)
@@ -212,11 +75,14 @@ def run(argv: Optional[List[str]] = None) -> SummaryRow:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``mprnet-eval``: 0 on success, 1 with a one-line reason on bad input."""
+    """``mprnet-eval``: 0 on success; 2 for bad arguments, 1 for files that cannot be scored, with a one-line reason."""
     try:
         run(argv)
-    except (EvaluationError, ImageReadError) as err:
-        print(f'mprnet-eval: error: {err}', file=sys.stderr)
+    except ArgumentError as err:
+        print(f'{PROG}: error: {err}', file=sys.stderr)
+        return 2
+    except (EvaluationError, ImageReadError, OSError) as err:
+        print(f'{PROG}: error: {err}', file=sys.stderr)
         return 1
     return 0
 

@@ -6,12 +6,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from basicsr.metrics import calculate_metric
 from basicsr.utils import tensor2img
 from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from mprnet_plugin.metrics.scoring import ScoringError, metric_image, score_images
 from mprnet_plugin.restore import restore
 
 Box = Tuple[int, int, int, int]  # top, left, height, width
@@ -44,7 +44,7 @@ def evaluate_network(net: nn.Module, dataset: Dataset, metrics: Dict[str, Dict[s
                      desc: str = 'eval') -> Evaluation:
     """Restore every validation image (padded to ``size_multiple``, optionally tiled) and score it like BasicSR.
 
-    Outputs are clamped to [0, 1] and rounded to 8 bits before scoring, as BasicSR's validation does.
+    Scored by ``metrics.scoring.score_images``: 8-bit rounded outputs, unrounded ones for the float metrics.
     """
     count = len(dataset) if max_images is None else min(len(dataset), max_images)
     if count == 0:
@@ -57,17 +57,16 @@ def evaluate_network(net: nn.Module, dataset: Dataset, metrics: Dict[str, Dict[s
             sample = dataset[index]
             lq = sample['lq'].unsqueeze(0).to(device)
             out = restore(net, lq, tile=tile, overlap=tile_overlap, multiple=size_multiple)
-            restored = tensor2img(out.float().cpu())
-            target = tensor2img(sample['gt'].unsqueeze(0))
-            if restored.shape != target.shape:
-                raise ValueError(f'{sample.get("lq_path", index)}: the network returned {restored.shape[:2]} '
-                                 f'for a target of {target.shape[:2]}: is it a restoration (same-size) network?')
-            row: Dict[str, Any] = {'image': str(sample.get('gt_path', index))}
-            for name, metric_opt in metrics.items():
-                row[name] = float(calculate_metric({'img': restored, 'img2': target}, metric_opt))
+            restored = out.float().cpu()
+            try:
+                values = score_images(restored, sample['gt'], metrics)
+            except ScoringError as exc:
+                raise ScoringError(f'{sample.get("lq_path", index)}: {exc}') from None
+            row: Dict[str, Any] = {'image': str(sample.get('gt_path', index)), **values}
             per_image.append(row)
             if index < grid_images:
-                crops.append(crop(restored, centre_box(*restored.shape[:2], crop_size)))
+                restored_8bit = metric_image(restored, unrounded=False)
+                crops.append(crop(restored_8bit, centre_box(*restored_8bit.shape[:2], crop_size)))
     means = {name: float(np.mean([row[name] for row in per_image])) for name in metrics}
     return Evaluation(means, per_image, crops)
 

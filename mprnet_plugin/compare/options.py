@@ -9,6 +9,10 @@ from typing import Any, Dict, Optional, Union
 
 import yaml
 
+from mprnet_plugin.compare.train_options import (LEGACY_ARCH_KEYS, LEGACY_LOADER_KEYS, CompareOptionError, option_float,
+                                                 merge_train, rename_legacy_keys)
+from mprnet_plugin.registry_imports import CustomImportError, import_custom_modules
+
 PathLike = Union[str, os.PathLike]
 
 # Defaults, as data. Sections the file leaves out, or keys a section leaves out, take these values.
@@ -16,13 +20,11 @@ DEFAULTS: Dict[str, Any] = {
     'device': 'auto',
     'seed': 0,
     'num_threads': None,
-    'train': {
+    'train': {  # BasicSR's train section, as MPRNetModel reads it; any other recipe key passes through
         'total_iter': 0,
-        'lr': 2e-4,
-        'eta_min': 1e-6,
-        'betas': [0.9, 0.999],
-        'weight_decay': 0.0,
-        'loss': {'type': 'MPRNetLoss'},
+        'pixel_opt': {'type': 'MPRNetLoss'},
+        'optim_g': {'type': 'Adam', 'lr': 2e-4, 'betas': [0.9, 0.999], 'weight_decay': 0.0},
+        'scheduler': {'type': 'LinearWarmupCosineLR', 'warmup_iter': 0, 'eta_min': 1e-6},
         'log_every': 50,
     },
     'metrics': {
@@ -33,11 +35,7 @@ DEFAULTS: Dict[str, Any] = {
     'profile': {'input_size': [256, 256], 'batch': 1, 'repeats': 5, 'warmup': 1},
     'grid': {'images': 3, 'crop_size': 96},
 }
-TRAIN_LOADER_DEFAULTS = {'batch_size': 4, 'num_worker': 0, 'use_hflip': True, 'use_rot': True}
-
-
-class CompareOptionError(ValueError):
-    """A comparison file with a missing or invalid option."""
+TRAIN_LOADER_DEFAULTS = {'batch_size_per_gpu': 4, 'num_worker_per_gpu': 0, 'use_hflip': True, 'use_rot': True}
 
 
 def slugify(name: str) -> str:
@@ -63,14 +61,6 @@ def _positive_int(value: Any, where: str, allow_zero: bool = False) -> int:
     return value
 
 
-def _float(value: Any, where: str) -> float:
-    # YAML 1.1 reads 2e-4 (no dot) as a string; accept it, as people write it that way.
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise CompareOptionError(f'{where}: expected a number, found {value!r}') from None
-
-
 def _check_registered(registry: Any, type_name: Any, where: str, what: str) -> None:
     if not isinstance(type_name, str) or not type_name:
         raise CompareOptionError(f'{where}.type: expected the registered name of a {what}, found {type_name!r}')
@@ -87,7 +77,7 @@ def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optio
     where = f'{source}: datasets.{phase}'
     if not isinstance(section, dict):
         raise CompareOptionError(f'{where}: expected a mapping, found {section!r}')
-    section = copy.deepcopy(section)
+    section = rename_legacy_keys(section, LEGACY_LOADER_KEYS, where)
     section.setdefault('name', f'compare_{phase}')
     section.setdefault('type', 'PairedImageDataset')
     section.setdefault('io_backend', {'type': 'disk'})
@@ -107,8 +97,8 @@ def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optio
         if 'gt_size' not in section:
             raise CompareOptionError(f'{where}.gt_size is missing: the size of the training crops (e.g. 64)')
         _positive_int(section['gt_size'], f'{where}.gt_size')
-        _positive_int(section['batch_size'], f'{where}.batch_size')
-        _positive_int(section['num_worker'], f'{where}.num_worker', allow_zero=True)
+        _positive_int(section['batch_size_per_gpu'], f'{where}.batch_size_per_gpu')
+        _positive_int(section['num_worker_per_gpu'], f'{where}.num_worker_per_gpu', allow_zero=True)
     return section
 
 
@@ -123,23 +113,34 @@ def _architecture(entry: Any, index: int, train: Dict[str, Any], source: str) ->
     if 'network' not in entry or not isinstance(entry['network'], dict):
         raise CompareOptionError(f'{where}.network is missing: a mapping with the registry type and its arguments, '
                                  'e.g. {type: MPRNet, preset: deraining}')
-    arch = copy.deepcopy(entry)
+    arch = rename_legacy_keys(entry, LEGACY_ARCH_KEYS, where)
     _check_registered(ARCH_REGISTRY, arch['network'].get('type'), f'{where}.network', 'network')
     arch.setdefault('name', arch['network']['type'])
     arch['slug'] = slugify(str(arch['name']))
-    arch.setdefault('pretrain_network', None)
-    arch.setdefault('param_key', None)
-    arch.setdefault('strict_load', True)
     arch.setdefault('size_multiple', None)
-    arch['total_iter'] = _positive_int(arch.get('total_iter', train['total_iter']), f'{where}.total_iter',
+    arch['train'] = merge_train(train, arch.get('train'), f'{where}.train')
+    arch['total_iter'] = _positive_int(arch.get('total_iter', arch['train']['total_iter']), f'{where}.total_iter',
                                        allow_zero=True)
-    arch['loss'] = copy.deepcopy(arch.get('loss') or train['loss'])
-    _check_registered(LOSS_REGISTRY, arch['loss'].get('type'), f'{where}.loss', 'loss')
-    if arch['pretrain_network'] is not None:
-        path = Path(str(arch['pretrain_network'])).expanduser()
-        if not path.is_file():
-            raise CompareOptionError(f'{where}.pretrain_network: {str(path)!r} does not exist')
-        arch['pretrain_network'] = str(path)
+    arch['train']['total_iter'] = arch['total_iter']
+    pixel_opt = arch['train'].get('pixel_opt')
+    if not isinstance(pixel_opt, dict):
+        raise CompareOptionError(f'{where}.train.pixel_opt: expected a mapping with a loss type, found {pixel_opt!r}')
+    _check_registered(LOSS_REGISTRY, pixel_opt.get('type'), f'{where}.train.pixel_opt', 'loss')
+    path = arch.get('path') or {}
+    if not isinstance(path, dict):
+        raise CompareOptionError(f'{where}.path: expected a mapping (pretrain_network_g, ...), found {path!r}')
+    unknown = sorted(set(path) - {'pretrain_network_g', 'param_key_g', 'strict_load_g'})
+    if unknown:
+        raise CompareOptionError(f'{where}.path: unknown key(s) {unknown}; expected pretrain_network_g, param_key_g, '
+                                 'strict_load_g')
+    path = {'pretrain_network_g': path.get('pretrain_network_g'), 'param_key_g': path.get('param_key_g'),
+            'strict_load_g': path.get('strict_load_g', True)}
+    if path['pretrain_network_g'] is not None:
+        weights = Path(str(path['pretrain_network_g'])).expanduser()
+        if not weights.is_file():
+            raise CompareOptionError(f'{where}.path.pretrain_network_g: {str(weights)!r} does not exist')
+        path['pretrain_network_g'] = str(weights)
+    arch['path'] = path
     if arch['size_multiple'] is not None:
         _positive_int(arch['size_multiple'], f'{where}.size_multiple')
     return arch
@@ -163,7 +164,12 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
         raise CompareOptionError(f'{source}: expected a mapping at the top level, found {type(opt).__name__}')
     out: Dict[str, Any] = {k: copy.deepcopy(opt.get(k, v)) for k, v in DEFAULTS.items()
                            if not isinstance(v, dict)}
-    for section in ('train', 'evaluation', 'profile', 'grid'):
+    try:  # before anything is looked up in a registry: these modules register networks, losses, metrics
+        out['custom_imports'] = import_custom_modules(opt.get('custom_imports'), f'{source}: custom_imports')
+    except CustomImportError as exc:
+        raise CompareOptionError(str(exc)) from None
+    out['train'] = merge_train(DEFAULTS['train'], opt.get('train'), f'{source}: train')
+    for section in ('evaluation', 'profile', 'grid'):
         out[section] = _merge(DEFAULTS[section], opt.get(section), f'{source}: {section}')
     out['metrics'] = copy.deepcopy(opt['metrics']) if opt.get('metrics') else copy.deepcopy(DEFAULTS['metrics'])
     out['name'] = str(opt.get('name') or Path(source).stem)
@@ -179,9 +185,11 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     if out['device'] not in ('auto', 'cpu', 'cuda') and not str(out['device']).startswith('cuda:'):
         raise CompareOptionError(f"{source}: device: expected auto, cpu, cuda or cuda:N, found {out['device']!r}")
     _positive_int(out['train']['total_iter'], f'{source}: train.total_iter', allow_zero=True)
-    for key in ('lr', 'eta_min', 'weight_decay'):
-        out['train'][key] = _float(out['train'][key], f'{source}: train.{key}')
-    out['train']['betas'] = [_float(b, f'{source}: train.betas') for b in out['train']['betas']]
+    _positive_int(out['train']['log_every'], f'{source}: train.log_every')
+    optim_g = out['train'].get('optim_g')
+    if not isinstance(optim_g, dict) or 'type' not in optim_g or 'lr' not in optim_g:
+        raise CompareOptionError(f'{source}: train.optim_g: expected a mapping with type and lr, found {optim_g!r}')
+    optim_g['lr'] = option_float(optim_g['lr'], f'{source}: train.optim_g.lr')
     size = out['profile']['input_size']
     if isinstance(size, int):
         size = [size, size]

@@ -16,12 +16,12 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from basicsr.archs import build_network
 from basicsr.data import build_dataset
-from basicsr.losses import build_loss
 
-from mprnet_plugin.checkpoint import load_mprnet_checkpoint, load_state_dict_file, read_checkpoint
+from mprnet_plugin.checkpoint import load_mprnet_checkpoint, read_checkpoint
 from mprnet_plugin.compare.evaluation import evaluate_network, reference_crops
+from mprnet_plugin.compare.options import CompareOptionError
 from mprnet_plugin.compare.report import plot_crop_grid, plot_tradeoff, write_tables
-from mprnet_plugin.compare.training import TrainStats, make_train_loader, train_network
+from mprnet_plugin.compare.training import TrainStats, make_train_loader, train_architecture
 from mprnet_plugin.fileio import atomic_output, atomic_write_text
 from mprnet_plugin.image_io import read_image, write_image
 from mprnet_plugin.profiling import profile_model
@@ -47,10 +47,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _train_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any]) -> str:
-    keys = ('network', 'pretrain_network', 'param_key', 'strict_load', 'total_iter', 'loss')
-    train = {k: v for k, v in opt['train'].items() if k != 'log_every'}
-    data = opt['datasets'].get('train') if arch['total_iter'] > 0 else None
-    return fingerprint({k: arch[k] for k in keys}, train if arch['total_iter'] > 0 else None, data, opt['seed'],
+    trains = arch['total_iter'] > 0
+    train = {k: v for k, v in arch['train'].items() if k != 'log_every'} if trains else None
+    data = opt['datasets'].get('train') if trains else None
+    return fingerprint({k: arch[k] for k in ('network', 'path', 'total_iter')}, train, data, opt['seed'],
                        opt.get('demo_data'))
 
 
@@ -69,27 +69,21 @@ def _read_json(path: Path) -> Optional[Dict[str, Any]]:
 
 def _trained_network(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.device, arch_dir: Path,
                      train_loader: Optional[Any], train_fp: str) -> tuple:
-    """Build the network and give it weights: saved ones if up to date, else pretrained and/or freshly trained."""
+    """Build the network and give it weights: saved ones if up to date, else pretrained and/or trained through
+    ``MPRNetModel`` (the training recipe)."""
     torch.manual_seed(opt['seed'])  # every architecture starts from the same RNG state
-    net = build_network(arch['network']).to(device)
     weights = arch_dir / WEIGHTS_FILE
     if weights.is_file():
         saved = read_checkpoint(weights)
         if saved.get('fingerprint') == train_fp:
-            net.load_state_dict(load_state_dict_file(weights, 'params'), strict=True)
+            net = build_network(arch['network']).to(device)
+            load_mprnet_checkpoint(net, weights, strict=True, key='params')
             logger.info('%s: reusing trained weights %s', arch['name'], weights)
             return net, TrainStats(**saved['train_stats'])
-    if arch['pretrain_network']:
-        load_mprnet_checkpoint(net, arch['pretrain_network'], strict=arch['strict_load'], key=arch['param_key'])
-        logger.info('%s: loaded %s', arch['name'], arch['pretrain_network'])
-    stats = TrainStats(0, 0.0, None, [])
-    if arch['total_iter'] > 0:
-        train = opt['train']
-        loss_fn = build_loss(arch['loss']).to(device)
-        stats = train_network(net, loss_fn, train_loader, arch['total_iter'], device, lr=train['lr'],
-                              eta_min=train['eta_min'], betas=tuple(train['betas']),
-                              weight_decay=train['weight_decay'], seed=opt['seed'], log_every=train['log_every'],
-                              desc=f"train {arch['name']}")
+    net, stats = train_architecture(arch, device, train_loader, opt['seed'], str(arch_dir))
+    if arch['path']['pretrain_network_g']:
+        logger.info('%s: started from %s', arch['name'], arch['path']['pretrain_network_g'])
+    if stats.iterations:
         logger.info('%s: trained %d iterations in %.1f s, final loss %.4f', arch['name'], stats.iterations,
                     stats.seconds, stats.final_loss)
     with atomic_output(weights) as tmp:
@@ -154,15 +148,23 @@ def _header(opt: Dict[str, Any], device: torch.device) -> List[str]:
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; options: `{opt['source']}`",
         f'- machine: {device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); '
         f'torch {torch.__version__}',
-        f"- evaluated on `{val['dataroot_lq']}` against `{val['dataroot_gt']}` (8-bit outputs, BasicSR metrics)",
+        f"- evaluated on `{val['dataroot_lq']}` against `{val['dataroot_gt']}` (scored as mprnet-test scores: "
+        '8-bit outputs, unrounded ones for the float metrics)',
         f"- MACs, latency and peak memory: one forward pass at {opt['profile']['batch']}x{size[0]}x{size[1]}, "
         f"fp32, median of {opt['profile']['repeats']}",
     ]
     if train is not None:
-        lines.append(f"- training: {opt['train']['total_iter']} iterations (unless an entry sets its own), "
-                     f"batch {train['batch_size']} of {train['gt_size']}x{train['gt_size']} crops, Adam "
-                     f"lr {opt['train']['lr']:g} with cosine annealing, seed {opt['seed']}")
+        recipe = opt['train']
+        lines.append(f"- training through MPRNetModel: {recipe['total_iter']} iterations (unless an entry sets its "
+                     f"own), batch {train['batch_size_per_gpu']} of {train['gt_size']}x{train['gt_size']} crops, "
+                     f"{_describe(recipe['optim_g'])}, {_describe(recipe.get('scheduler'))}, seed {opt['seed']}")
     return lines
+
+
+def _describe(section: Optional[Dict[str, Any]]) -> str:
+    if not section:
+        return 'constant lr'
+    return section.get('type', '?') + ' (' + ', '.join(f'{k} {v}' for k, v in section.items() if k != 'type') + ')'
 
 
 def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequence[str]] = None) -> Dict[str, Path]:
@@ -170,21 +172,24 @@ def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequ
     if opt['num_threads']:
         torch.set_num_threads(int(opt['num_threads']))
     device = resolve_device(opt['device'])
+    if device.type == 'cuda' and device.index is not None:
+        torch.cuda.set_device(device)  # BasicSR's models train on the current CUDA device
     out_dir = Path(opt['output_dir'])
     out_dir.mkdir(parents=True, exist_ok=True)
     archs = opt['architectures']
     if only:
         unknown = sorted(set(only) - {a['name'] for a in archs})
         if unknown:
-            raise ValueError(f"--only: no architecture named {unknown}; the file has {[a['name'] for a in archs]}")
+            names = [a['name'] for a in archs]
+            raise CompareOptionError(f'--only: no architecture named {unknown}; the file has {names}')
         archs = [a for a in archs if a['name'] in set(only)]
 
     val_set = build_dataset(opt['datasets']['val'])
     train_loader = None
     if any(a['total_iter'] > 0 for a in archs):
         train_opt = opt['datasets']['train']
-        train_loader = make_train_loader(build_dataset(train_opt), train_opt['batch_size'], train_opt['num_worker'],
-                                         opt['seed'])
+        train_loader = make_train_loader(build_dataset(train_opt), train_opt['batch_size_per_gpu'],
+                                         train_opt['num_worker_per_gpu'], opt['seed'])
 
     results: List[Dict[str, Any]] = []
     for index, arch in enumerate(archs, start=1):

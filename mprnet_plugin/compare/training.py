@@ -1,20 +1,25 @@
-"""A short, identical training run for every architecture of a comparison: same batches, optimiser and schedule."""
+"""Training each architecture of a comparison through BasicSR's ``MPRNetModel``: the recipe users train with.
+
+The model gets an option dict built as an option file would give it (``network_g``, ``path.pretrain_network_g``,
+the whole ``train`` section: ``pixel_opt``, ``optim_g``, ``scheduler``, ``ema_decay``, ``grad_clip``, ``amp``,
+``saturation_jitter``, ``mixup``, ``identity_init``, ``compile``, ...) and is driven as ``train_pipeline`` drives it
+(``update_learning_rate``, ``feed_data``, ``optimize_parameters``). Only the batches are the comparison's own: one
+seeded loader, so every architecture sees the same crops in the same order.
+"""
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
-
-from mprnet_plugin.losses.mprnet_loss import MPRNetLoss
-from mprnet_plugin.restore import first_output
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -27,7 +32,7 @@ def _seed_worker(worker_id: int) -> None:
 def make_train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int) -> DataLoader:
     """A shuffling loader whose batch order and crops depend only on ``seed``, the same for every architecture."""
     if len(dataset) < batch_size:
-        raise ValueError(f'the training set has {len(dataset)} pairs, fewer than batch_size={batch_size}')
+        raise ValueError(f'the training set has {len(dataset)} pairs, fewer than batch_size_per_gpu={batch_size}')
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed), worker_init_fn=_seed_worker,
                       persistent_workers=num_workers > 0)
@@ -52,40 +57,60 @@ class TrainStats:
         return asdict(self)
 
 
-def train_network(net: nn.Module, loss_fn: nn.Module, loader: DataLoader, total_iter: int, device: torch.device,
-                  lr: float = 2e-4, eta_min: float = 1e-6, betas: tuple = (0.9, 0.999), weight_decay: float = 0.0,
-                  seed: int = 0, log_every: int = 50, desc: str = 'train') -> TrainStats:
-    """Train ``net`` for ``total_iter`` steps of Adam with cosine annealing from ``lr`` to ``eta_min``.
+def model_options(arch: Dict[str, Any], device: torch.device, work_dir: str) -> Dict[str, Any]:
+    """The BasicSR option dict ``MPRNetModel`` takes for one architecture of a parsed comparison."""
+    train = {k: copy.deepcopy(v) for k, v in arch['train'].items() if k != 'log_every'}
+    train['total_iter'] = arch['total_iter']
+    path = dict(arch['path'])
+    path.update(experiments_root=work_dir, models=work_dir, training_states=work_dir, visualization=work_dir,
+                log=work_dir)
+    return {
+        'name': f"compare_{arch['slug']}", 'model_type': 'MPRNetModel', 'is_train': True, 'dist': False,
+        'rank': 0, 'world_size': 1, 'num_gpu': 1 if device.type == 'cuda' else 0, 'scale': 1,
+        'network_g': copy.deepcopy(arch['network']), 'path': path, 'train': train,
+    }
 
-    ``MPRNetLoss`` sees every output of a multi-output network (MPRNet's three stages); any other loss sees the
-    final output only. Python's and numpy's RNGs are seeded so that in-process crops repeat across architectures.
+
+def evaluated_network(model: Any) -> nn.Module:
+    """The network the model validates with: the EMA copy when ``ema_decay`` is set, else net_g."""
+    return model.net_g_ema if hasattr(model, 'net_g_ema') else model.get_bare_model(model.net_g)
+
+
+def build_recipe_model(arch: Dict[str, Any], device: torch.device, train: bool, work_dir: str) -> Any:
+    """``MPRNetModel`` for ``arch`` (pretrained weights loaded by the model's own policy); training set up if asked.
+
+    ``work_dir`` fills the folders BasicSR's options name; the comparison saves nothing through the model.
+    """
+    from basicsr.models import build_model
+
+    opt = model_options(arch, device, work_dir)
+    opt['is_train'] = train
+    return build_model(opt)
+
+
+def train_model(model: Any, loader: DataLoader, total_iter: int, seed: int = 0, log_every: int = 50,
+                desc: str = 'train') -> TrainStats:
+    """Train ``model`` for ``total_iter`` iterations on ``loader``'s batches, as BasicSR's ``train_pipeline`` does.
+
+    Python's and numpy's RNGs are seeded so that in-process crops repeat across architectures.
     """
     if total_iter <= 0:
         return TrainStats(0, 0.0, None, [])
     random.seed(seed)
     np.random.seed(seed)
-    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr, betas=tuple(betas),
-                                 weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_iter, eta_min=eta_min)
-    all_outputs = isinstance(loss_fn, MPRNetLoss)
-    net.train()
+    warmup_iter = model.opt['train'].get('warmup_iter', -1)
     curve: List[float] = []
     window: List[float] = []
     batches = _batches(loader)
     start = time.perf_counter()
     progress = tqdm(range(1, total_iter + 1), desc=desc, unit='it', dynamic_ncols=True, leave=False)
     for it in progress:
-        batch = next(batches)
-        lq, gt = batch['lq'].to(device, non_blocking=True), batch['gt'].to(device, non_blocking=True)
-        out = net(lq)
-        loss = loss_fn(out if all_outputs else first_output(out), gt)
-        value = loss.item()
+        model.update_learning_rate(it, warmup_iter=warmup_iter)
+        model.feed_data(next(batches))
+        model.optimize_parameters(it)
+        value = float(model.log_dict['l_total'])
         if not math.isfinite(value):
-            raise FloatingPointError(f'{desc}: the loss became {value} at iteration {it}; lower train.lr')
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+            raise FloatingPointError(f'{desc}: the loss became {value} at iteration {it}; lower train.optim_g.lr')
         window.append(value)
         if it % log_every == 0 or it == total_iter:
             curve.append(sum(window) / len(window))
@@ -94,3 +119,15 @@ def train_network(net: nn.Module, loss_fn: nn.Module, loader: DataLoader, total_
     seconds = time.perf_counter() - start
     progress.close()
     return TrainStats(total_iter, seconds, curve[-1] if curve else None, curve)
+
+
+def train_architecture(arch: Dict[str, Any], device: torch.device, loader: Optional[DataLoader], seed: int,
+                       work_dir: str) -> Tuple[nn.Module, TrainStats]:
+    """Build (with pretrained weights if any) and train one architecture; returns the network to evaluate."""
+    training = arch['total_iter'] > 0
+    model = build_recipe_model(arch, device, training, work_dir)
+    if not training:
+        return evaluated_network(model), TrainStats(0, 0.0, None, [])
+    stats = train_model(model, loader, arch['total_iter'], seed=seed, log_every=arch['train']['log_every'],
+                        desc=f"train {arch['name']}")
+    return evaluated_network(model), stats

@@ -6,7 +6,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from mprnet_plugin.image_io import is_image_file
 
@@ -88,6 +88,26 @@ def pair_by_key(inputs: Mapping[str, Path], targets: Mapping[str, Path]) -> List
             raise PairingError(f'{side} {os.fspath(found[key])!r} has no {other_side} partner: expected a file named '
                                f'{found[key].stem}.* in {partner_dir!r}{more}')
     return [(k, Path(inputs[k]), Path(targets[k])) for k in sorted(inputs)]
+
+
+def pair_outputs(outputs: Iterable[Path], targets: Iterable[Tuple[str, Any]], suffix: str = ''
+                 ) -> List[Tuple[str, Path, Any]]:
+    """``(name, output, target)`` for every target, matching the output named ``<target name><suffix>.<ext>``
+    (BasicSR's ``val.suffix``); outputs without a target are left out, a target without an output is an error."""
+    outputs = list(outputs)
+    by_stem = index_by_key(outputs, key_of=lambda p: p.stem)
+    targets = list(targets)
+    pairs, missing = [], []
+    for name, target in targets:
+        output = by_stem.get(name + suffix)
+        if output is None:
+            missing.append(f'{name}{suffix}.*')
+        else:
+            pairs.append((name, output, target))
+    if missing:
+        raise PairingError(f'{len(missing)} of {len(targets)} targets have no output (with suffix {suffix!r}), '
+                           f'e.g. {missing[:3]}; outputs found: {[p.name for p in outputs[:3]]}')
+    return pairs
 
 
 def pair_folders(input_dir: PathLike, target_dir: PathLike, drop: Iterable[str] = ()) -> List[Pair]:

@@ -49,5 +49,3 @@ PAPER_RESULTS: Dict[str, Tuple[float, float]] = {
     'DND': (39.80, 0.954),
 }
 
-# Metrics defined on unrounded outputs: a test summary re-scores them on the saved float32 ``.npy`` outputs.
-FLOAT_METRIC_TYPES = ('calculate_psnr_sidd_float', 'calculate_ssim_sidd_float')

@@ -11,6 +11,7 @@ from basicsr.utils.registry import METRIC_REGISTRY
 
 from mprnet_plugin.metrics.matlab_ssim import ssim_matlab
 from mprnet_plugin.metrics.metric_inputs import paired_hwc, unit_range
+from mprnet_plugin.metrics.scoring import unrounded_input
 
 
 def psnr_unit(a: np.ndarray, b: np.ndarray) -> float:
@@ -20,6 +21,7 @@ def psnr_unit(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @METRIC_REGISTRY.register()
+@unrounded_input
 def calculate_psnr_sidd_float(img: np.ndarray, img2: np.ndarray, input_order: str = 'HWC', **kwargs) -> float:
     """SIDD validation PSNR: peak 1 on unrounded float images in [0, 1] (integer inputs are scaled to [0, 1])."""
     img, img2 = paired_hwc(img, img2, 'calculate_psnr_sidd_float', input_order)
@@ -27,6 +29,7 @@ def calculate_psnr_sidd_float(img: np.ndarray, img2: np.ndarray, input_order: st
 
 
 @METRIC_REGISTRY.register()
+@unrounded_input
 def calculate_ssim_sidd_float(img: np.ndarray, img2: np.ndarray, input_order: str = 'HWC', **kwargs) -> float:
     """SIDD validation SSIM: MATLAB ``ssim`` on the float RGB block as one 3-D volume, L = 1."""
     img, img2 = paired_hwc(img, img2, 'calculate_ssim_sidd_float', input_order)

@@ -10,18 +10,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS
 from torch import Tensor
 
-from basicsr.metrics import calculate_metric
-from basicsr.utils import tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY
 from mprnet_plugin.image_io import write_image
+from mprnet_plugin.metrics.scoring import ScoringError, metric_image, score_images, takes_unrounded
 
-# How a metric wants its images: 8-bit like the saved PNGs (the default), or float32 in [0, 1] (not rounded).
-INPUT_TYPES = {'uint8': np.uint8, 'float32': np.float32}
-
-
-def to_bgr_image(img: Tensor, input_type: str) -> np.ndarray:
-    """(C, H, W) RGB in [0, 1] as BasicSR's metrics take it: HxWxC BGR, uint8 (rounded) or float32."""
-    return tensor2img(img, rgb2bgr=True, out_type=INPUT_TYPES[input_type], min_max=(0, 1))
+# The optional ``input`` key of a metric: it must agree with the one rule (``scoring.takes_unrounded``).
+INPUT_TYPES = {'uint8': False, 'float32': True}
 
 
 @METRICS.register_module()
@@ -32,8 +26,10 @@ class BasicSRMetric(BaseMetric):
         basicsr_metrics: ``{name: options}`` as in a BasicSR ``val.metrics`` block, e.g.
             ``dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False))``. The plugin's metrics
             (RealBlur's aligned PSNR/SSIM, MATLAB-style Y and 3-D SSIM, float PSNR/SSIM) are registered there too.
-            An option ``input='float32'`` hands the metric unrounded float images instead of 8-bit ones. (Not named
-            ``metrics``: MMEngine takes an evaluator config with that key for a list of metrics.)
+            Each metric sees what ``mprnet_plugin.metrics.scoring`` gives it: unrounded float32 images for the
+            float metrics (``calculate_*_sidd_float``), 8-bit rounded ones for the rest. An ``input`` key
+            (``'float32'`` or ``'uint8'``), if given, must agree with that. (Not named ``metrics``: MMEngine takes an
+            evaluator config with that key for a list of metrics.)
         output_dir: if set, also save each prediction there as ``<img_name>.png``.
         collect_device / prefix: as for any MMEngine metric.
     """
@@ -52,10 +48,15 @@ class BasicSRMetric(BaseMetric):
             if 'type' not in opt or opt['type'] not in METRIC_REGISTRY:
                 raise KeyError(f'BasicSRMetric: metric {name!r} has type {opt.get("type")!r}, which is not in '
                                f"BasicSR's METRIC_REGISTRY; registered: {sorted(k for k, _ in METRIC_REGISTRY)}")
-            input_type = opt.setdefault('input', 'uint8')
-            if input_type not in INPUT_TYPES:
+            input_type = opt.pop('input', None)
+            if input_type is not None and input_type not in INPUT_TYPES:
                 raise ValueError(f'BasicSRMetric: metric {name!r} has input={input_type!r}; '
                                  f'expected one of {sorted(INPUT_TYPES)}')
+            unrounded = takes_unrounded(opt['type'])
+            if input_type is not None and INPUT_TYPES[input_type] != unrounded:
+                raise ValueError(f'BasicSRMetric: metric {name!r} ({opt["type"]}) scores '
+                                 f'{"unrounded float32" if unrounded else "8-bit"} images, but input={input_type!r} '
+                                 'was given; remove input')
             self.metrics[name] = opt
         self.output_dir = output_dir
 
@@ -64,17 +65,15 @@ class BasicSRMetric(BaseMetric):
         for sample in data_samples:
             if not isinstance(sample.get('gt'), Tensor):
                 raise ValueError(f'BasicSRMetric: sample {sample.get("img_name", "?")!r} has no "gt" image to score')
-            images = {t: (to_bgr_image(sample['pred'], t), to_bgr_image(sample['gt'], t))
-                      for t in {opt['input'] for opt in self.metrics.values()}}
             row: Dict[str, Any] = dict(img_name=sample.get('img_name', ''))
-            for name, opt in self.metrics.items():
-                opt = dict(opt)
-                img, img2 = images[opt.pop('input')]
-                row[name] = float(calculate_metric(dict(img=img, img2=img2), opt))
+            try:
+                row.update(score_images(sample['pred'], sample['gt'], self.metrics))
+            except ScoringError as exc:
+                raise ScoringError(f'BasicSRMetric: sample {row["img_name"] or "?"!r}: {exc}') from None
             self.results.append(row)
             if self.output_dir and row['img_name']:
-                uint8 = images['uint8'][0] if 'uint8' in images else to_bgr_image(sample['pred'], 'uint8')
-                write_image(os.path.join(self.output_dir, f'{row["img_name"]}.png'), uint8)
+                path = os.path.join(self.output_dir, f'{row["img_name"]}.png')
+                write_image(path, metric_image(sample['pred'], unrounded=False))
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, float]:
         """The mean of each metric over all images."""

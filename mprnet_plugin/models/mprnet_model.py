@@ -18,13 +18,11 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
 from __future__ import annotations
 
 import io
-import json
 import os.path as osp
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
-from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.dist_util import master_only
@@ -34,10 +32,12 @@ from tqdm import tqdm
 
 from mprnet_plugin.checkpoint_fit import fit_checkpoint
 from mprnet_plugin.checkpoint_convert import save_safetensors_copy
-from mprnet_plugin.fileio import atomic_output, atomic_write_bytes, atomic_write_text
+from mprnet_plugin.fileio import atomic_output, atomic_write_bytes
 from mprnet_plugin.image_io import write_image
 from mprnet_plugin.models.mprnet_training import MPRNetTrainingMixin
 from mprnet_plugin.models.options import parse_amp_option, parse_tile_option
+from mprnet_plugin.metrics.records import write_metric_record
+from mprnet_plugin.metrics.scoring import ScoringError, mean_metrics, score_images, takes_unrounded
 from mprnet_plugin.restore import restore
 
 
@@ -134,23 +134,25 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
                 if target is None:
                     raise ValueError(f'val.metrics are set but dataset {dataset_name!r} has no ground truth '
                                      f'(image {img_name!r}); remove val.metrics to test without targets')
-                metric_data = {'img': out_img, 'img2': tensor2img([target])}
-                values = {name: float(calculate_metric(metric_data, opt_)) for name, opt_ in metric_opts.items()}
+                try:
+                    values = score_images(output, target, metric_opts)
+                except ScoringError as exc:
+                    raise ScoringError(f'{dataset_name}, image {img_name!r}: {exc}') from None
             per_image[img_name] = values
             if pbar is not None:
                 pbar.update(1)
         if pbar is not None:
             pbar.close()
 
-        means = {name: float(np.mean([v[name] for v in per_image.values()])) if per_image else float('nan')
-                 for name in metric_opts}
+        means = mean_metrics(per_image, metric_opts)
         if metric_opts:
             self.metric_results = dict(means)
             for name, value in means.items():
                 self._update_best_metric_result(dataset_name, name, value, current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
         if not self.opt['is_train']:
-            self.write_metrics_json(dataset_name, means, per_image)
+            self.write_metrics_json(dataset_name, means, per_image,
+                                    [n for n, o in metric_opts.items() if takes_unrounded(o['type'])])
 
     def save_output_npy(self, output: Tensor, dataset_name: str, img_name: str) -> None:
         """Save one output as float32 H x W x C (RGB) in [0, 1], cropped and clamped but not rounded."""
@@ -161,11 +163,11 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
                            buffer.getvalue())
 
     def write_metrics_json(self, dataset_name: str, means: Dict[str, float],
-                           per_image: Dict[str, Dict[str, float]]) -> None:
+                           per_image: Dict[str, Dict[str, float]], unrounded: list[str]) -> None:
         """Write ``<results_root>/metrics/<dataset>.json``: the mean and per-image metrics of one test set."""
-        record = {'dataset': dataset_name, 'num_images': len(per_image), 'metrics': means, 'images': per_image}
-        path = osp.join(self.opt['path']['results_root'], 'metrics', f'{dataset_name}.json')
-        atomic_write_text(path, json.dumps(record, indent=2) + '\n')
+        path = write_metric_record(self.opt['path']['results_root'], dataset_name, len(per_image), means, per_image,
+                                   unrounded, type(self).__name__)
+        self.recorded_test_set = dataset_name  # the record hook (metrics/record_hook.py) then writes nothing
         get_root_logger().info(f'Metrics of {dataset_name} written to {path}')
 
     # ---------------------------------------------------------------------------------- saving and resuming

@@ -1,0 +1,32 @@
+"""Reading single images from a BasicSR LMDB (as ``mprnet-prep`` and ``write_lmdb`` write it) by key."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Union
+
+import lmdb
+import numpy as np
+
+from mprnet_plugin.data.lmdb_writer import META_INFO_NAME
+from mprnet_plugin.image_io import decode_image
+
+PathLike = Union[str, os.PathLike]
+_envs: Dict[str, lmdb.Environment] = {}  # one read-only environment per LMDB and process
+
+
+def is_lmdb(path: PathLike) -> bool:
+    """True for a folder named ``*.lmdb`` (BasicSR's convention for an LMDB data root)."""
+    return Path(path).name.endswith('.lmdb')
+
+
+def read_lmdb_image(lmdb_path: PathLike, key: str) -> np.ndarray:
+    """The image stored under ``key`` as stored (BGR, bit depth kept); errors name the LMDB and the key."""
+    path = os.fspath(lmdb_path)
+    if path not in _envs:
+        if not (Path(path) / META_INFO_NAME).is_file():
+            raise FileNotFoundError(f'{path!r} has no {META_INFO_NAME}: not a BasicSR LMDB')
+        _envs[path] = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False)
+    with _envs[path].begin(write=False) as txn:
+        data = txn.get(key.encode('ascii'))
+    return decode_image(data, f'key {key!r} of LMDB {path!r}')

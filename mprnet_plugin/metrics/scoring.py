@@ -1,0 +1,92 @@
+"""The one scoring path: every caller that scores a restored image against its target calls ``score_images``.
+
+Used by ``MPRNetModel`` validation, the MMEngine metric, ``mprnet-eval`` and ``mprnet-compare``. One rule decides
+what each metric sees: a metric registered with ``@unrounded_input`` (the SIDD float metrics) takes the restored
+image as unrounded float32 in [0, 1]; every other metric takes it rounded to 8 bits, as the saved PNG holds it and as
+BasicSR's ``tensor2img`` rounds (clamp to [0, 1], times 255, half to even).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Mapping, Tuple, TypeVar, Union
+
+import numpy as np
+from basicsr.metrics import calculate_metric
+from basicsr.utils import tensor2img
+from basicsr.utils.registry import METRIC_REGISTRY
+from torch import Tensor
+
+# A restored image or target: a (1 x) C x H x W RGB tensor in [0, 1], as networks return it, or an H x W x C BGR
+# array as image files hold it (uint8, uint16) or as float in [0, 1] (``.npy`` outputs after BGR reordering).
+Image = Union[Tensor, np.ndarray]
+MetricFn = TypeVar('MetricFn', bound=Callable[..., float])
+
+
+class ScoringError(ValueError):
+    """A restored image and a target that cannot be scored against each other."""
+
+
+def unrounded_input(metric: MetricFn) -> MetricFn:
+    """Mark a metric function as defined on unrounded float outputs (apply below ``METRIC_REGISTRY.register``)."""
+    metric.unrounded_input = True  # type: ignore[attr-defined]
+    return metric
+
+
+def takes_unrounded(metric_type: str) -> bool:
+    """Whether the registered metric ``metric_type`` scores unrounded float images (else 8-bit rounded ones)."""
+    if metric_type not in METRIC_REGISTRY:
+        raise KeyError(f'metric type {metric_type!r} is not in BasicSR\'s METRIC_REGISTRY; '
+                       f'registered: {sorted(name for name, _ in METRIC_REGISTRY)}')
+    return bool(getattr(METRIC_REGISTRY.get(metric_type), 'unrounded_input', False))
+
+
+def metric_image(img: Image, unrounded: bool) -> np.ndarray:
+    """``img`` as metrics take it: H x W x C BGR, float32 in [0, 1] if ``unrounded``, else 8-bit rounded.
+
+    Integer arrays are passed on as they are (they are already what a file holds).
+    """
+    if isinstance(img, Tensor):
+        out_type = np.float32 if unrounded else np.uint8
+        return tensor2img(img.detach().float().cpu(), rgb2bgr=True, out_type=out_type, min_max=(0, 1))
+    img = np.asarray(img)
+    if img.dtype.kind == 'f' and not unrounded:
+        return np.round(np.clip(img, 0, 1) * 255.0).astype(np.uint8)
+    return img
+
+
+def score_images(restored: Image, target: Image, metric_opts: Mapping[str, Mapping[str, Any]]) -> Dict[str, float]:
+    """``{name: value}`` of every metric in ``metric_opts`` (BasicSR ``val.metrics`` options) for one image pair."""
+    for what, img in (('restored image', restored), ('target', target)):
+        bad = non_finite_count(img)
+        if bad:
+            raise ScoringError(f'the {what} has {bad} non-finite (NaN or infinite) values')
+    pairs: Dict[bool, Tuple[np.ndarray, np.ndarray]] = {}
+    values: Dict[str, float] = {}
+    for name, opt in metric_opts.items():
+        unrounded = takes_unrounded(opt['type'])
+        if unrounded not in pairs:
+            img, img2 = metric_image(restored, unrounded), metric_image(target, unrounded)
+            if img.shape != img2.shape:
+                raise ScoringError(f'the restored image is {shape_text(img)} but its target is {shape_text(img2)}; '
+                                   'they must be the same size')
+            pairs[unrounded] = img, img2
+        img, img2 = pairs[unrounded]
+        values[name] = float(calculate_metric(dict(img=img, img2=img2), dict(opt)))
+    return values
+
+
+def non_finite_count(img: Image) -> int:
+    """How many values of a float image are NaN or infinite (0 for integer images)."""
+    if isinstance(img, Tensor):
+        return int((~img.isfinite()).sum()) if img.is_floating_point() else 0
+    img = np.asarray(img)
+    return int(np.count_nonzero(~np.isfinite(img))) if img.dtype.kind == 'f' else 0
+
+
+def shape_text(img: np.ndarray) -> str:
+    """``H x W`` (and ``x C``) of an image array, for messages."""
+    return ' x '.join(str(s) for s in img.shape)
+
+
+def mean_metrics(per_image: Mapping[str, Mapping[str, float]], names: Any) -> Dict[str, float]:
+    """The mean of each metric over the images (NaN for an empty set)."""
+    return {n: float(np.mean([v[n] for v in per_image.values()])) if per_image else float('nan') for n in names}

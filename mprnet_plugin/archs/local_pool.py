@@ -1,0 +1,96 @@
+"""Local average pooling for channel attention at test time (TLC: Chu et al., ECCV 2022).
+
+A channel-attention layer trained on small patches pools its whole input; on a large test image that mean covers a
+region it never saw in training. The local pooling averages over a fixed window around each position instead: the
+mean of every window that fits (by an integral image), the gate computed on that smaller map, then replicate-padded
+back to the map's size with TLC's centring. Where the window covers the whole map, it is the global mean.
+
+Every function here also traces (``torch.jit.trace``, ONNX) with free height and width: sizes that depend on the
+input become tensor arithmetic while tracing instead of Python integers frozen at the traced size.
+"""
+from __future__ import annotations
+
+from typing import Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Window = Tuple[int, int]
+Size = Union[int, Tensor]  # a Python int in eager mode, a traced 0-d tensor while tracing
+
+# Sub-sampling factors the fast variant tries, largest first (TLC's).
+FAST_FACTORS = (5, 4, 3, 2, 1)
+
+
+def covers(window: Window, height: int, width: int) -> bool:
+    """True when the window spans the whole ``height`` x ``width`` map (local pooling is then the global mean)."""
+    return window[0] >= height and window[1] >= width
+
+
+def _clip(size: Size, k: int) -> Size:
+    """``min(size, k)``, recorded as tensor arithmetic while tracing."""
+    if torch.jit.is_tracing():
+        return torch.clamp(torch.as_tensor(size), max=k)
+    return min(int(size), k)
+
+
+def _window_sums(cum: Tensor, dim: int, k: Size) -> Tensor:
+    """``cum[k:] - cum[:-k]`` along ``dim``: window sums from a cumulative sum that starts with a zero."""
+    length = cum.shape[dim]
+    n = length - k
+    if torch.jit.is_tracing():
+        index = torch.arange(n, device=cum.device)
+        return cum.index_select(dim, index + k) - cum.index_select(dim, index)
+    return cum.narrow(dim, int(k), int(n)) - cum.narrow(dim, 0, int(n))
+
+
+def _zero_first(x: Tensor, dim: int) -> Tensor:
+    """``x`` with one zero slice prepended along ``dim`` (-1 or -2), ready for a cumulative sum."""
+    return F.pad(x, (1, 0) if dim == -1 else (0, 0, 1, 0))
+
+
+def local_mean(x: Tensor, window: Window) -> Tensor:
+    """Mean of every ``min(h, kh)`` x ``min(w, kw)`` window that fits in (N, C, h, w) ``x`` (valid positions).
+
+    The result is (N, C, h - k1 + 1, w - k2 + 1) in ``x``'s dtype. The integral image is accumulated in float32 at
+    least (float64 stays float64), outside autocast, separably (each cumulative sum runs along one axis only) and
+    with the per-channel mean removed first, so its rounding error does not grow with the map's area: a 4K map is as
+    accurate as a small one.
+    """
+    h, w = x.shape[-2:]
+    k1, k2 = _clip(h, window[0]), _clip(w, window[1])
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    with torch.autocast(x.device.type, enabled=False):
+        values = x.to(dtype)
+        mean = values.mean((2, 3), keepdim=True)
+        rows = _window_sums(_zero_first(values - mean, -1).cumsum_(-1), -1, k2)
+        sums = _window_sums(_zero_first(rows, -2).cumsum_(-2), -2, k1)
+        return (sums / (k1 * k2) + mean).to(x.dtype)
+
+
+def fast_local_mean(x: Tensor, window: Window) -> Tensor:
+    """TLC's faster approximation: the local mean of a sub-sampled map, up-sampled back (nearest).
+
+    Each axis is sub-sampled by the largest factor of (5, 4, 3, 2, 1) that divides its size; the window shrinks by
+    the same factor. Not equal to ``local_mean``; cheaper on large maps. Its factors depend on the size, so it does
+    not export with free height and width.
+    """
+    if torch.jit.is_tracing():
+        raise RuntimeError('fast_imp=True chooses its sub-sampling from the input size and cannot be traced with free '
+                           'height and width; export the exact variant (fast_imp=False)')
+    h, w = x.shape[-2:]
+    if covers(window, h, w):
+        return x.mean((2, 3), keepdim=True)
+    r1 = next(r for r in FAST_FACTORS if h % r == 0)
+    r2 = next(r for r in FAST_FACTORS if w % r == 0)
+    small = x[..., ::r1, ::r2]
+    pooled = local_mean(small, (max(1, min(h, window[0]) // r1), max(1, min(w, window[1]) // r2)))
+    return pooled.repeat_interleave(r1, dim=-2).repeat_interleave(r2, dim=-1)
+
+
+def pad_centred(gate: Tensor, height: Size, width: Size) -> Tensor:
+    """Replicate-pad (N, C, h', w') ``gate`` to ``height`` x ``width``, centred as TLC does (the extra pixel of an odd
+    difference goes to the bottom and right)."""
+    dh, dw = height - gate.shape[-2], width - gate.shape[-1]
+    return F.pad(gate, (dw // 2, (dw + 1) // 2, dh // 2, (dh + 1) // 2), mode='replicate')

@@ -103,3 +103,36 @@ def test_default_windows_are_tlcs(checkpoint):
     assert net.shallow_feat1[1].CA.window == (192, 192)
     converted = to_local(MPRNet(**TINY_MPRNET), train_size=[1, 3, 256, 256], base_size=384)
     assert converted.stage2_decoder.decoder_level1[0].CA.window == (384, 384)
+
+
+def test_mmengine_local_config_tests_an_authors_checkpoint(tmp_path, checkpoint, local, plain):
+    from mmengine_fixtures import REPO, make_lmdb_data
+
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
+    from mprnet_plugin.mmengine import BasicSRPairedDataset
+    from mprnet_plugin.mmengine import test as mm_test
+
+    data = make_lmdb_data(tmp_path / 'data')
+    config = tmp_path / 'tiny_local.py'
+    config.write_text(f'''
+_base_ = {str(REPO / 'options' / 'mmengine' / 'mprnet_gopro_local.py')!r}
+model = dict(generator=dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1, train_size=16,
+                            base_size=24))
+val_dataloader = dict(num_workers=0, persistent_workers=False,
+                      dataset=dict(dataroot_lq={data['val_input']!r}, dataroot_gt={data['val_target']!r}))
+test_dataloader = val_dataloader
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(opencv_num_threads=1))
+''')
+    metrics = mm_test.main([str(config), '--checkpoint', str(checkpoint), '--work-dir', str(tmp_path / 'work')])
+    dataset = BasicSRPairedDataset(data['val_input'], data['val_target'], phase='val')
+    scores = {'local': [], 'plain': []}
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        target = tensor2img(sample['data_samples']['gt'])
+        for name, net in (('local', local), ('plain', plain)):
+            with torch.no_grad():
+                pred = restore(net, sample['inputs'][None])[0].clamp(0, 1)
+            scores[name].append(calculate_psnr(tensor2img(pred), target, 0))
+    assert metrics['psnr'] == pytest.approx(np.mean(scores['local']), rel=1e-6)
+    assert metrics['psnr'] != pytest.approx(np.mean(scores['plain']), rel=1e-6)

@@ -244,3 +244,14 @@ def test_converter_keeps_training_unchanged_at_the_training_size():
     local(x)[0].sum().backward()
     for (name, a), b in zip(net.named_parameters(), local.parameters()):
         assert torch.equal(a.grad, b.grad), name
+
+
+def test_macs_are_counted_on_the_meta_device(caplog):
+    from mprnet_plugin.profiling import count_macs
+
+    local = MPRNetLocal(**TINY_MPRNET, train_size=16)
+    with caplog.at_level('INFO', logger='mprnet_plugin.profiling'):
+        local_macs = count_macs(local, (1, 3, 64, 64))
+    assert 'cannot run on the meta device' not in caplog.text
+    # the gates run on every window position instead of once per map: slightly more than MPRNet
+    assert count_macs(MPRNet(**TINY_MPRNET), (1, 3, 64, 64)) < local_macs

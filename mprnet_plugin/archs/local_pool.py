@@ -10,6 +10,7 @@ input become tensor arithmetic while tracing instead of Python integers frozen a
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Tuple, Union
 
 import torch
@@ -61,7 +62,9 @@ def local_mean(x: Tensor, window: Window) -> Tensor:
     h, w = x.shape[-2:]
     k1, k2 = _clip(h, window[0]), _clip(w, window[1])
     dtype = torch.promote_types(x.dtype, torch.float32)
-    with torch.autocast(x.device.type, enabled=False):
+    no_autocast = (torch.autocast(x.device.type, enabled=False) if torch.amp.is_autocast_available(x.device.type)
+                   else contextlib.nullcontext())  # e.g. the meta device, where MACs are counted
+    with no_autocast:
         values = x.to(dtype)
         mean = values.mean((2, 3), keepdim=True)
         rows = _window_sums(_zero_first(values - mean, -1).cumsum_(-1), -1, k2)

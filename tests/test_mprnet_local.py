@@ -199,6 +199,11 @@ def test_state_dict_is_the_authors_layout(reference_dir):
 
 
 def test_tlc_option_file_builds_through_basicsr():
+    # TLC's options/test/GoPro/MPRNetLocal-GoPro.yml: network_g is {type: MPRNetLocal, base_size: 384}
+    with torch.device('meta'):
+        tlc = build_network(dict(type='MPRNetLocal', base_size=384))
+    assert tlc.config['n_feat'] == 96 and tlc.train_size == (256, 256) and tlc.base_size == (384, 384)
+    assert tlc.stage3_orsnet.orb1.body[0].CA.window == (384, 384)
     net = build_network(dict(type='MPRNetLocal', in_c=3, out_c=3, n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4,
                              num_cab=1, kernel_size=3, reduction=4, bias=False, base_size=384,
                              train_size=[1, 3, 256, 256], fast_imp=False))

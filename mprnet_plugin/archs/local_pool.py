@@ -11,7 +11,7 @@ input become tensor arithmetic while tracing instead of Python integers frozen a
 from __future__ import annotations
 
 import contextlib
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -67,9 +67,30 @@ def local_mean(x: Tensor, window: Window) -> Tensor:
     with no_autocast:
         values = x.to(dtype)
         mean = values.mean((2, 3), keepdim=True)
-        rows = _window_sums(_zero_first(values - mean, -1).cumsum_(-1), -1, k2)
-        sums = _window_sums(_zero_first(rows, -2).cumsum_(-2), -2, k1)
-        return (sums / (k1 * k2) + mean).to(x.dtype)
+        if torch.jit.is_tracing():
+            rows = _window_sums(_zero_first(values - mean, -1).cumsum_(-1), -1, k2)
+            sums = _window_sums(_zero_first(rows, -2).cumsum_(-2), -2, k1)
+            return (sums / (k1 * k2) + mean).to(x.dtype)
+        # Eager: each cumulative sum is written straight into a buffer that starts with a zero slice, so no padded
+        # copy is made (on a CPU every large allocation costs page faults as well as a pass over memory).
+        n, c = x.shape[:2]
+        cum = _buffer_with_zero_first(values, (n, c, h, w + 1), -1)
+        torch.sub(values, mean, out=cum[..., 1:])
+        cum.cumsum_(-1)
+        cum_rows = _buffer_with_zero_first(values, (n, c, h + 1, w - k2 + 1), -2)
+        torch.sub(cum[..., k2:], cum[..., :w - k2 + 1], out=cum_rows[..., 1:, :])
+        del cum
+        cum_rows.cumsum_(-2)
+        sums = cum_rows[..., k1:, :] - cum_rows[..., :h - k1 + 1, :]
+        return sums.mul_(1 / (k1 * k2)).add_(mean).to(x.dtype)
+
+
+def _buffer_with_zero_first(like: Tensor, shape: Tuple[int, ...], dim: int) -> Tensor:
+    """An uninitialised tensor of ``shape`` in ``like``'s dtype, device and memory format, whose first slice along
+    ``dim`` is zero."""
+    buffer = torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=_memory_format(like))
+    buffer.narrow(dim, 0, 1).zero_()
+    return buffer
 
 
 def fast_local_mean(x: Tensor, window: Window) -> Tensor:
@@ -97,3 +118,37 @@ def pad_centred(gate: Tensor, height: Size, width: Size) -> Tensor:
     difference goes to the bottom and right)."""
     dh, dw = height - gate.shape[-2], width - gate.shape[-1]
     return F.pad(gate, (dw // 2, (dw + 1) // 2, dh // 2, (dh + 1) // 2), mode='replicate')
+
+
+def gate_centred(x: Tensor, gate: Tensor, residual: Optional[Tensor] = None) -> Tensor:
+    """``residual + x * pad_centred(gate)`` (``x * ...`` without ``residual``), without building the padded gate.
+
+    The padded gate is constant along each border band, so the product is written band by band, the gate's edge
+    rows and columns broadcast over them: one full-size tensor (the result) instead of two.
+    """
+    h, w = x.shape[-2:]
+    gh, gw = gate.shape[-2:]
+    top, left = (h - gh) // 2, (w - gw) // 2
+    rows = ((0, top, slice(0, 1)), (top, top + gh, slice(None)), (top + gh, h, slice(gh - 1, gh)))
+    cols = ((0, left, slice(0, 1)), (left, left + gw, slice(None)), (left + gw, w, slice(gw - 1, gw)))
+    dtype = torch.promote_types(x.dtype, gate.dtype)
+    base = x if residual is None else residual
+    out = torch.empty(torch.broadcast_shapes(x.shape, base.shape), dtype=torch.promote_types(dtype, base.dtype),
+                      device=x.device, memory_format=_memory_format(x))
+    for r0, r1, row_sel in rows:
+        for c0, c1, col_sel in cols:
+            if r1 <= r0 or c1 <= c0:
+                continue
+            region = (Ellipsis, slice(r0, r1), slice(c0, c1))
+            g = gate[..., row_sel, col_sel]
+            if residual is None:
+                torch.mul(x[region], g, out=out[region])
+            else:
+                torch.addcmul(residual[region], x[region], g, out=out[region])
+    return out
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from .local_pool import Window, covers, fast_local_mean, local_mean, pad_centred
+from .local_pool import Window, covers, fast_local_mean, gate_centred, local_mean, pad_centred
 from .mprnet_arch import SIZE_MULTIPLE, ChannelAttention, MPRNet
 
 SizeSpec = Union[int, Sequence[int]]
@@ -44,7 +44,10 @@ class LocalChannelAttention(ChannelAttention):
         if not torch.jit.is_tracing() and covers(self.window, h, w):
             return super().forward(x, residual)
         pooled = (fast_local_mean if self.fast_imp else local_mean)(x, self.window)
-        gate = pad_centred(self.conv_du(pooled), h, w)
+        gate = self.conv_du(pooled)
+        if not torch.jit.is_tracing():
+            return gate_centred(x, gate, residual)  # the same values, without a padded full-size gate
+        gate = pad_centred(gate, h, w)
         return x * gate if residual is None else torch.addcmul(residual, x, gate)
 
     def to_global(self) -> ChannelAttention:

@@ -49,16 +49,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     for i in range(len(dataset)):
         item = dataset[i]
         lq, gt = item['lq'][None], item['gt'][None]
+        wholes = {}
         for name, convert in (('MPRNet', to_global), ('MPRNet-Local', to_local)):
             kwargs = dict(train_size=args.train_size, base_size=args.base_size) if convert is to_local else {}
             convert(net, **kwargs)
             with torch.no_grad():
-                whole = restore(net, lq).clamp(0, 1)
+                whole = wholes[name] = restore(net, lq).clamp(0, 1)
                 rows.setdefault(f'{name} | whole | vs ground truth', []).append(psnr(whole, gt))
                 for tile in args.tiles:
                     tiled = restore(net, lq, tile=tile, overlap=args.overlap).clamp(0, 1)
                     rows.setdefault(f'{name} | tile {tile} | vs whole', []).append(psnr(tiled, whole))
                     rows.setdefault(f'{name} | tile {tile} | vs ground truth', []).append(psnr(tiled, gt))
+        rows.setdefault('MPRNet-Local | whole | MPRNet whole', []).append(
+            psnr(wholes['MPRNet-Local'], wholes['MPRNet']))
     print(f'{len(dataset)} images ({", ".join(str(tuple(dataset[i]["lq"].shape[1:])) for i in range(len(dataset)))}'
           f'), train_size {args.train_size}, overlap {args.overlap}; mean PSNR (dB) over the images')
     print('| network | restored | PSNR against | mean dB | min dB |')

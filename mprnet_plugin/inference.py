@@ -12,13 +12,14 @@ import contextlib
 import inspect
 import logging
 import os
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS, SIZE_MULTIPLE
+from mprnet_plugin.archs.mprnet_local_arch import is_local, to_local
 from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint
 from mprnet_plugin.image_io import array_to_tensor, from_model_channels, tensor_to_array, to_model_channels
 from mprnet_plugin.restore import restore_with_fallback
@@ -117,11 +118,22 @@ class Restorer:
     @classmethod
     def from_checkpoint(cls, path: PathLike, device: Union[str, torch.device] = 'auto', tile: Optional[int] = None,
                         overlap: int = 32, precision: str = 'fp32', batch: int = 1, key: Optional[str] = None,
-                        **kwargs: object) -> 'Restorer':
-        """A Restorer for any MPRNet checkpoint (authors', BasicSR, MMEngine or bare); widths come from its shapes."""
+                        local: Union[bool, Mapping[str, Any]] = False, **kwargs: object) -> 'Restorer':
+        """A Restorer for any MPRNet checkpoint (authors', BasicSR, MMEngine or bare); widths come from its shapes.
+
+        ``local``: True, or ``to_local``'s arguments (``train_size``, ``base_size``, ``fast_imp``), runs the network
+        as MPRNet-Local (TLC's test-time local pooling; default windows: 256 training patches, 384 base).
+        """
         net = build_mprnet_from_checkpoint(path, key)
+        if local:
+            to_local(net, **(dict(local) if isinstance(local, Mapping) else {}))
         return cls(net, device=device, tile=tile, overlap=overlap, precision=precision, batch=batch,
                    **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def local(self) -> bool:
+        """Whether the network pools its channel attention locally (MPRNet-Local)."""
+        return is_local(self.net)
 
     @property
     def config(self) -> Dict[str, object]:

@@ -206,13 +206,14 @@ def test_shipped_comparison_files_parse(tmp_path, monkeypatch):
     small = {'demo_data.max_side': 200, 'demo_data.train_copies': 1, 'demo_data.test_copies': 1}
     opt = load_compare_options(repo / 'options' / 'compare' / 'demo.yml', small)
     assert (tmp_path / 'datasets/demo/train/input.lmdb').is_dir()
-    assert [a['network']['type'] for a in opt['architectures']] == ['MPRNet', 'SwinIR', 'RIDNet', 'PlainUNet']
+    assert [a['network']['type'] for a in opt['architectures']] == ['MPRNet', 'MPRNetLocal', 'SwinIR', 'RIDNet',
+                                                                   'PlainUNet']
     gopro = yaml.safe_load((repo / 'options' / 'compare' / 'gopro_restorers.yml').read_text())
     for phase in ('train', 'val'):
         for key in ('dataroot_gt', 'dataroot_lq'):
             gopro['datasets'][phase][key] = str(tmp_path)
     opt = load_compare_options(_write_yml(tmp_path / 'gopro.yml', gopro))
-    assert len(opt['architectures']) == 5 and opt['train']['optim_g']['lr'] == 2e-4
+    assert len(opt['architectures']) == 6 and opt['train']['optim_g']['lr'] == 2e-4
 
 
 def test_demo_data_is_built_before_the_comparison(tmp_path):

@@ -112,7 +112,8 @@ def mean(values, name):
     return float(np.mean([v[name] for v in values.values()]))
 
 
-@pytest.mark.parametrize('option_file', ['MPRNet_GoPro.yml', 'MPRNet_RealBlur-J.yml', 'MPRNet_RealBlur-R.yml'])
+@pytest.mark.parametrize('option_file', ['MPRNet_GoPro.yml', 'MPRNet_GoPro_Local.yml', 'MPRNet_RealBlur-J.yml',
+                                         'MPRNet_RealBlur-R.yml'])
 def test_single_set_option_files(workspace, monkeypatch, option_file):
     opt, rows = run_option_file(workspace, monkeypatch, option_file)
     dataset_opt = opt['datasets']['test_1']
@@ -123,6 +124,8 @@ def test_single_set_option_files(workspace, monkeypatch, option_file):
         assert float(row[name]) == pytest.approx(mean(expected, name), rel=1e-9)
     assert 8 < float(row['psnr']) < 40  # degraded inputs: finite, neither perfect nor noise
     assert float(row['paper_psnr']) > 0
+    if 'Local' in option_file:  # TLC's published figure for MPRNet-Local, not MPRNet's
+        assert float(row['paper_psnr']) == 33.31 and opt['network_g']['type'] == 'MPRNetLocal'
 
 
 def test_hide_reports_each_subset(workspace, monkeypatch):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Optional, Sequence
-
 import math
 import os
+from typing import Optional, Sequence
 
+from mprnet_plugin.archs.mprnet_local_arch import to_local
 from mprnet_plugin.checkpoint import CheckpointError, build_mprnet_from_checkpoint
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
+from mprnet_plugin.cli.local_args import add_local_arguments, local_options
 from mprnet_plugin.export import DEFAULT_OPSET, EXPORT_FORMATS, check_size, export, supported_opsets
 from mprnet_plugin.fileio import OutputConflictError, check_replaceable
 
@@ -42,7 +43,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help=f'largest accepted max abs difference from PyTorch (default {DEFAULT_TOLERANCE:g})')
     parser.add_argument('--no-verify', action='store_true', help='skip the comparison with PyTorch')
     add_version(parser)
+    add_local_arguments(parser)
     args = parser.parse_args(argv)
+    args.local_options = local_options(parser, args)
+    if args.local_options and args.local_options['fast_imp']:
+        parser.error('--fast-local cannot be exported: its sub-sampling depends on the input size; '
+                     'export the exact local network (--local without --fast-local)')
     if args.height <= 0 or args.width <= 0 or args.height % 8 or args.width % 8:
         parser.error(f'--height and --width must be positive multiples of 8; got {args.height}x{args.width}')
     if not math.isfinite(args.tolerance) or args.tolerance < 0:
@@ -72,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     """Export and check; an export beyond the tolerance raises (and leaves no file)."""
     check_output(args.output, args.weights)
     net = build_mprnet_from_checkpoint(args.weights, args.checkpoint_key)
+    if args.local_options:
+        to_local(net, **args.local_options)
     start = time.perf_counter()
     diff = export(net, args.output, args.format, args.height, args.width, args.dynamic, args.opset,
                   verify=not args.no_verify, tolerance=args.tolerance)

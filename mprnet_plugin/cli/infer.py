@@ -21,6 +21,7 @@ from tqdm import tqdm
 from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS
 from mprnet_plugin.checkpoint import CheckpointError
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
+from mprnet_plugin.cli.local_args import add_local_arguments, local_options
 from mprnet_plugin.image_io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -84,7 +85,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='read the weights under this key (default: params_ema, params, state_dict, model)')
     parser.add_argument('--workers', type=int, default=2, help='threads reading and writing files (default 2)')
     add_version(parser)
+    add_local_arguments(parser)
     args = parser.parse_args(argv)
+    args.local_options = local_options(parser, args)
     if args.tile < 0 or args.tile % 8:
         parser.error(f'--tile must be 0 or a positive multiple of 8; got {args.tile}')
     if args.tile and not 0 <= args.tile_overlap < args.tile:
@@ -196,11 +199,12 @@ def run(args: argparse.Namespace) -> int:
     restorer = Restorer.from_checkpoint(args.weights, device=args.device, tile=args.tile or None,
                                         overlap=args.tile_overlap, precision=args.precision, batch=args.batch,
                                         key=args.checkpoint_key, fallback_tile=args.fallback_tile,
-                                        notify=logger.warning)
+                                        notify=logger.warning, local=args.local_options or False)
     preset = matching_preset(restorer.config)
     widths = {k: restorer.config[k] for k in ('n_feat', 'scale_unetfeats', 'scale_orsnetfeats')}
-    logger.info('checkpoint %s: MPRNet %s (%s preset), task %s, device %s, precision %s, %s', args.weights, widths,
-                preset or 'custom', args.task or preset or 'unlabelled', restorer.device, args.precision,
+    logger.info('checkpoint %s: MPRNet%s %s (%s preset), task %s, device %s, precision %s, %s', args.weights,
+                '-Local' if restorer.local else '', widths, preset or 'custom', args.task or preset or 'unlabelled',
+                restorer.device, args.precision,
                 f'tiles {args.tile}px / overlap {args.tile_overlap}px' if args.tile else 'whole images')
     if args.task and preset and args.task != preset:
         logger.warning('--task %s, but the checkpoint has the %s preset\'s width: is it the right checkpoint?',

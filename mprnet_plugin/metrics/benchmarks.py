@@ -6,7 +6,7 @@ GoPro/HIDE also list BasicSR's per-channel SSIM, the figure most Python re-imple
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 _GOPRO_HIDE = {
     'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False},
@@ -32,9 +32,13 @@ BENCHMARK_METRICS: Dict[str, Dict[str, Dict[str, Any]]] = {
 }
 
 # The paper's tables (PSNR, SSIM). RealBlur has two rows per set: models trained on GoPro and on RealBlur.
-PAPER_RESULTS: Dict[str, Tuple[float, float]] = {
+# The MPRNet-Local rows are TLC's published figures (Chu et al., ECCV 2022: the authors' MPRNet weights with TLC's
+# local pooling, base_size 384); TLC published PSNR only.
+PAPER_RESULTS: Dict[str, Tuple[float, Optional[float]]] = {
     'GoPro': (32.66, 0.959),
     'HIDE': (30.96, 0.939),
+    'GoPro (MPRNet-Local, published by TLC)': (33.31, None),
+    'HIDE (MPRNet-Local, published by TLC)': (31.19, None),
     'RealBlur-R': (35.99, 0.952),
     'RealBlur-J': (28.70, 0.873),
     'RealBlur-R (trained on RealBlur)': (39.31, 0.972),

@@ -50,7 +50,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def _gib(nbytes: float) -> str:
-    return f'{nbytes / GIB:.2f} GiB'
+    return f'{nbytes / GIB:.2f} GiB' if nbytes >= GIB else f'{nbytes / 2 ** 20:.1f} MiB'
 
 
 def _level_name(level: Optional[str]) -> str:

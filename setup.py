@@ -46,6 +46,7 @@ setup(
             'mprnet-eval = mprnet_plugin.cli.evaluate:main',
             'mprnet-compare = mprnet_plugin.cli.compare:main',
             'mprnet-demo = mprnet_plugin.cli.demo:main',
+            'mprnet-memory = mprnet_plugin.cli.memory:main',
         ],
     },
     classifiers=[

@@ -56,6 +56,7 @@ setup(
             'mprnet-demo = mprnet_plugin.cli.demo:main',
             'mprnet-options = mprnet_plugin.cli.options:main',
             'mprnet-convert = mprnet_plugin.cli.convert:main',
+            'mprnet-memory = mprnet_plugin.cli.memory:main',
         ],
     },
     classifiers=[

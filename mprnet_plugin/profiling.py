@@ -120,7 +120,7 @@ def measure_latency(model: nn.Module, x: Tensor, repeats: int = 5, warmup: int =
         model.train(was_training)
 
 
-def _cpu_peak_bytes(fn: Callable[[], object]) -> int:
+def cpu_peak_bytes(fn: Callable[[], object]) -> int:
     """Peak of tensor memory allocated and not yet freed while ``fn`` runs on CPU, from the profiler's events."""
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -146,7 +146,7 @@ def measure_peak_memory(model: nn.Module, x: Tensor) -> int:
                 model(x)
                 synchronize(x.device)
                 return int(torch.cuda.max_memory_allocated(x.device) - base)
-            return _cpu_peak_bytes(lambda: model(x))
+            return cpu_peak_bytes(lambda: model(x))
     finally:
         model.train(was_training)
 

@@ -37,8 +37,10 @@ def test_recipe_builds_a_model_with_its_options(path):
     opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1)
     opt['network_g'].update(TINY_MPRNET)
     opt['path']['pretrain_network_g'] = None
+    opt['train']['amp'] = 'none'  # CUDA-only: MPRNetModel refuses it on the CPU
     model = MPRNetModel(opt)
     assert type(model.optimizer_g).__name__ == train['optim_g']['type']
-    model.feed_data({'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)})
+    batch = 2 * train.get('grad_accumulation', 1)
+    model.feed_data({'lq': torch.rand(batch, 3, 32, 32), 'gt': torch.rand(batch, 3, 32, 32)})
     model.optimize_parameters(train['scheduler']['warmup_iter'] + 1)
     assert all(torch.isfinite(torch.tensor(v)) for v in model.get_current_log().values())

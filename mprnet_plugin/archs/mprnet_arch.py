@@ -14,7 +14,8 @@ The forward pass is reorganised for speed without changing what it computes:
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+import functools
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .fused_ops import PReLU, conv_add, conv_prelu
+from .grad_checkpointing import checkpointable, parse_grad_checkpointing, run_checkpointed
 
 # Presets are data: the width settings of the three published checkpoints.
 MPRNET_PRESETS: Dict[str, Dict[str, int]] = {
@@ -68,6 +70,7 @@ class ChannelAttentionBlock(nn.Module):
                                   conv(channels, channels, kernel_size, bias))
         self.CA = ChannelAttention(channels, reduction, bias)
 
+    @checkpointable
     def forward(self, x: Tensor) -> Tensor:
         conv1, act, conv2 = self.body
         return self.CA(conv2(conv_prelu(conv1, act, x)), residual=x)
@@ -158,6 +161,7 @@ class Encoder(nn.Module):
         x = conv_add(getattr(self, f'csff_enc{i}'), enc[level], x)
         return conv_add(getattr(self, f'csff_dec{i}'), dec[level], x)
 
+    @checkpointable
     def forward(self, x: Tensor, enc: Optional[Sequence[Tensor]] = None,
                 dec: Optional[Sequence[Tensor]] = None) -> List[Tensor]:
         e1 = self._fuse(0, self.encoder_level1(x), enc, dec)
@@ -181,6 +185,7 @@ class Decoder(nn.Module):
         self.up21 = SkipUpSample(n, s)
         self.up32 = SkipUpSample(n + s, s)
 
+    @checkpointable
     def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
         e1, e2, e3 = feats
         d3 = self.decoder_level3(e3)
@@ -198,6 +203,7 @@ class OriginalResolutionBlock(nn.Module):
         self.body = nn.Sequential(*_cabs(channels, num_cab, kernel_size, reduction, bias, act),
                                   conv(channels, channels, kernel_size, bias=False))
 
+    @checkpointable
     def forward(self, x: Tensor) -> Tensor:
         *cabs, last = self.body
         y = x
@@ -290,13 +296,18 @@ class MPRNet(nn.Module):
         num_cab, kernel_size, reduction, bias: as in the paper.
         preset: ``'deblurring'``, ``'denoising'`` or ``'deraining'``, the published widths.
         channels_last: run the convolutions in channels_last memory format (faster on CPU and GPU).
+        grad_checkpointing: ``False``, ``True`` / ``'cab'`` (recompute each channel-attention block and each
+            transition between stages in the backward pass) or ``'stage'`` (also each encoder, decoder and ORB):
+            less training memory for more compute, the same gradients; nothing changes in eval mode or without
+            autograd.
     """
 
     def __init__(self, in_c: int = 3, out_c: int = 3, n_feat: Optional[int] = None,
                  scale_unetfeats: Optional[int] = None, scale_orsnetfeats: Optional[int] = None, num_cab: int = 8,
                  kernel_size: int = 3, reduction: int = 4, bias: bool = False, preset: str = 'deblurring',
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, grad_checkpointing: Union[bool, str] = False) -> None:
         super().__init__()
+        level = parse_grad_checkpointing(grad_checkpointing, 'MPRNet: grad_checkpointing')
         if preset not in MPRNET_PRESETS:
             raise ValueError(f'MPRNet: unknown preset {preset!r}; expected one of {sorted(MPRNET_PRESETS)}')
         if in_c != out_c:
@@ -329,6 +340,17 @@ class MPRNet(nn.Module):
         self.concat12 = conv(2 * n, n, k, bias)
         self.concat23 = conv(2 * n, n + o, k, bias)
         self.tail = conv(n + o, out_c, k, bias)
+        self.set_grad_checkpointing(level)
+
+    def set_grad_checkpointing(self, enable: Union[bool, str, None] = True) -> None:
+        """Turn activation checkpointing on (``True`` = ``'cab'``, or ``'stage'``) or off (``False``), timm-style."""
+        level = parse_grad_checkpointing(enable, 'MPRNet.set_grad_checkpointing')
+        self.grad_checkpointing = level
+        for module in self.modules():
+            if isinstance(module, ChannelAttentionBlock):
+                module.grad_checkpointing = level is not None
+            elif isinstance(module, (Encoder, Decoder, OriginalResolutionBlock)):
+                module.grad_checkpointing = level == 'stage'
 
     def check_input(self, x: Tensor) -> None:
         """Raise a ValueError naming the problem when ``x`` is not (N, in_c, 8k, 8m)."""
@@ -350,23 +372,32 @@ class MPRNet(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         quarters, halves = _split_quarters(x), _split_halves(x)
 
+        # With checkpointing the transitions between stages (SAM, shallow features, fusion) are recomputed too:
+        # cheap 1x1 convs and one 3x3 conv, whose saved tensors are as large as two CABs' inputs each.
+        transition = functools.partial(run_checkpointed, self.grad_checkpointing is not None and self.training)
+
         # Stage 1: four quarters as one batch through the encoder, halves through the decoder.
         feats1 = [_join_width(f) for f in self.stage1_encoder(self.shallow_feat1(quarters))]
         res1 = self.stage1_decoder(feats1)
-        sam_feats1, stage1_img = self.sam12(res1[0], halves)
 
         # Stage 2: two halves as one batch, fused with stage 1 (CSFF), then the decoder on whole images.
-        x2 = self.concat12(torch.cat([self.shallow_feat2(halves), sam_feats1], dim=1))
+        x2, stage1_img = transition(self._next_stage_input, 2, res1[0], halves)
         feats2 = [_join_height(f) for f in self.stage2_encoder(x2, feats1, res1)]
         res2 = self.stage2_decoder(feats2)
-        sam_feats2, stage2_img = self.sam23(res2[0], x)
 
         # Stage 3: full resolution.
-        x3 = self.concat23(torch.cat([self.shallow_feat3(x), sam_feats2], dim=1))
+        x3, stage2_img = transition(self._next_stage_input, 3, res2[0], x)
         x3 = self.stage3_orsnet(x3, feats2, res2)
         out = conv_add(self.tail, x3, x)
         outputs = [out, stage2_img, _join_height(stage1_img)]
         return [o.contiguous() for o in outputs]
+
+    def _next_stage_input(self, stage: int, features: Tensor, image: Tensor) -> Tuple[Tensor, Tensor]:
+        """Stage ``stage``'s input (the previous SAM's gated features fused with its shallow features), SAM's image."""
+        sam, shallow, concat = ((self.sam12, self.shallow_feat2, self.concat12) if stage == 2 else
+                                (self.sam23, self.shallow_feat3, self.concat23))
+        sam_feats, stage_img = sam(features, image)
+        return concat(torch.cat([shallow(image), sam_feats], dim=1)), stage_img
 
 
 def infer_mprnet_config(state_dict: Mapping[str, Tensor]) -> Dict[str, object]:

@@ -41,8 +41,8 @@ from isolated import round_robin_isolated  # noqa: E402
 
 import mprnet_plugin  # noqa: E402,F401  (host fixes and registration before anything else)
 from mprnet_plugin.cpu_heap import keep_cpu_heap  # noqa: E402
-from mprnet_plugin.train_memory import (build_network, build_pixel_loss, measure_training_step,  # noqa: E402
-                                        stage_loss)
+from mprnet_plugin.train_memory import build_network, build_pixel_loss, measure_training_step  # noqa: E402
+from mprnet_plugin.training.step import training_step  # noqa: E402
 
 LEVELS = ('false', 'cab', 'stage')
 PRESETS = ('deblurring', 'denoising', 'deraining')
@@ -92,7 +92,7 @@ def counted_peak(preset: str, size: int, level: str, batch: int = 1) -> int:
         lq, gt = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
         tracker = LiveTensorPeak()
         with tracker:
-            stage_loss(loss, net(lq), gt).backward()
+            training_step(net, lq, gt, loss)
     return tracker.peak
 
 
@@ -113,7 +113,7 @@ def build_step(preset: str, size: int, level: str) -> Tuple[Callable[[], object]
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        stage_loss(loss, net(lq), gt).backward()
+        training_step(net, lq, gt, loss)
         optimizer.step()
     start = time.perf_counter()
     step()

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS, SIZE_MULTIPLE
+from mprnet_plugin.devices import resolve_device  # noqa: F401  (re-exported: part of the inference API)
+from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS
 from mprnet_plugin.archs.mprnet_local_arch import is_local, to_local
 from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint
 from mprnet_plugin.image_io import array_to_tensor, from_model_channels, tensor_to_array, to_model_channels
-from mprnet_plugin.restore import restore_with_fallback
+from mprnet_plugin.restore import check_tile, network_size_multiple, restore_with_fallback
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +56,6 @@ def check_image_size(shape: Sequence[int], what: str) -> None:
         raise ValueError(f'{what} has size {shape[0]}x{shape[1]}; an image needs at least one pixel')
 
 
-def resolve_device(device: Union[str, torch.device] = 'auto') -> torch.device:
-    """``'auto'`` is the first CUDA device when there is one, else the CPU; CUDA asked for but absent is an error."""
-    if isinstance(device, str) and device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f'device {device!r} is not a device name; expected auto, cpu, cuda or cuda:N') from exc
-    if resolved.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device {device!r} was asked for, but torch sees no CUDA device here '
-                         f'(torch {torch.__version__}, CUDA build: {torch.version.cuda or "no"}); use --device cpu')
-    return resolved
-
-
 def matching_preset(config: Dict[str, object]) -> Optional[str]:
     """The published preset whose widths ``config`` has, or None for a custom width."""
     for name, widths in MPRNET_PRESETS.items():
@@ -97,15 +84,13 @@ class Restorer:
                  notify: Optional[Callable[[str], None]] = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'precision {precision!r} is not supported; expected one of {list(PRECISIONS)}')
+        multiple = network_size_multiple(net)
         if tile is not None and tile > 0:
-            if tile % SIZE_MULTIPLE:
-                raise ValueError(f'tile size {tile} must be a multiple of {SIZE_MULTIPLE}')
-            if not 0 <= overlap < tile:
-                raise ValueError(f'tile overlap {overlap} must be in [0, tile size {tile})')
+            check_tile(tile, overlap, multiple)
         if batch < 1:
             raise ValueError(f'batch must be at least 1; got {batch}')
-        if fallback_tile % SIZE_MULTIPLE or fallback_tile < MIN_FALLBACK_TILE:
-            raise ValueError(f'fallback tile {fallback_tile} must be a multiple of {SIZE_MULTIPLE} and at least '
+        if fallback_tile % multiple or fallback_tile < MIN_FALLBACK_TILE:
+            raise ValueError(f'fallback tile {fallback_tile} must be a multiple of {multiple} and at least '
                              f'{MIN_FALLBACK_TILE}, the smallest tile the out-of-memory retry tries')
         self.device = resolve_device(device)
         self.tile = tile if tile else None
@@ -158,7 +143,7 @@ class Restorer:
         check_finite(x, 'the input')
         with self._compute():
             out = restore_with_fallback(self.net, x.to(self.device, torch.float32), self.tile, self.overlap,
-                                        SIZE_MULTIPLE, self.batch, self.fallback_tile, notify=self.notify)
+                                        None, self.batch, self.fallback_tile, notify=self.notify)
         check_finite(out, 'the restored output')
         return out.float().to(x.device)
 

@@ -20,6 +20,22 @@ NetOutput = Union[Tensor, Sequence[Tensor]]
 Network = Callable[[Tensor], NetOutput]
 
 
+def network_size_multiple(net: Network) -> int:
+    """The size ``net``'s inputs must be multiples of: its ``size_multiple`` attribute (MPRNet: 8), else 8."""
+    bare = getattr(net, 'module', net)  # DataParallel / DDP
+    bare = getattr(bare, '_orig_mod', bare)  # torch.compile
+    return int(getattr(bare, 'size_multiple', 8))
+
+
+def check_tile(tile: object, overlap: object, multiple: int = 8, size_name: str = 'tile size',
+               overlap_name: str = 'tile overlap') -> None:
+    """Refuse a tile size that is not a positive multiple of ``multiple``, or an overlap outside [0, tile)."""
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile <= 0 or tile % multiple:
+        raise ValueError(f'{size_name} must be a positive multiple of {multiple}; got {tile!r}')
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < tile:
+        raise ValueError(f'{overlap_name} must be an integer in [0, tile size {tile}); got {overlap!r}')
+
+
 def pad_to_multiple(x: Tensor, multiple: int = 8) -> Tuple[Tensor, Tuple[int, int]]:
     """Reflect-pad the right and bottom edges of (N, C, H, W) ``x`` to multiples of ``multiple``.
 
@@ -71,16 +87,15 @@ def _ramp(length: int, overlap: int, taper_start: bool, taper_end: bool, device:
     return weight
 
 
-def restore_tiled(net: Network, x: Tensor, tile: int, overlap: int = 32, multiple: int = 8,
+def restore_tiled(net: Network, x: Tensor, tile: int, overlap: int = 32, multiple: Optional[int] = None,
                   tile_batch: int = 1) -> Tensor:
     """Restore (N, C, H, W) ``x`` in overlapping ``tile`` x ``tile`` tiles blended with a raised-cosine window.
 
     For a network whose receptive field reaches at most ``overlap // 4`` pixels this equals the whole-image result.
+    ``multiple`` defaults to the network's ``size_multiple``.
     """
-    if tile % multiple:
-        raise ValueError(f'tile size {tile} must be a multiple of {multiple}')
-    if not 0 <= overlap < tile:
-        raise ValueError(f'tile overlap {overlap} must be in [0, tile size {tile})')
+    multiple = multiple or network_size_multiple(net)
+    check_tile(tile, overlap, multiple)
     padded, size = pad_to_multiple(x, multiple)
     h, w = padded.shape[-2:]
     th, tw = min(tile, h), min(tile, w)
@@ -104,9 +119,11 @@ def restore_tiled(net: Network, x: Tensor, tile: int, overlap: int = 32, multipl
     return crop_to(out / weight_sum, size).to(x.dtype)
 
 
-def restore(net: Network, x: Tensor, tile: Optional[int] = None, overlap: int = 32, multiple: int = 8,
+def restore(net: Network, x: Tensor, tile: Optional[int] = None, overlap: int = 32, multiple: Optional[int] = None,
             tile_batch: int = 1) -> Tensor:
-    """Restore (N, C, H, W) ``x`` of any size with ``net``: padded and cropped back, whole or in tiles."""
+    """Restore (N, C, H, W) ``x`` of any size with ``net``: padded (to ``multiple``, default the network's
+    ``size_multiple``) and cropped back, whole or in tiles."""
+    multiple = multiple or network_size_multiple(net)
     if x.dim() != 4:
         raise ValueError(f'restore expects a 4-D (N, C, H, W) tensor; got shape {tuple(x.shape)}')
     if tile is not None and tile > 0 and (x.shape[-2] > tile or x.shape[-1] > tile):
@@ -130,7 +147,8 @@ def _smaller_tile(current: Optional[int], fallback_tile: int, size: Tuple[int, i
     return nxt - nxt % multiple
 
 
-def restore_with_fallback(net: Network, x: Tensor, tile: Optional[int] = None, overlap: int = 32, multiple: int = 8,
+def restore_with_fallback(net: Network, x: Tensor, tile: Optional[int] = None, overlap: int = 32,
+                          multiple: Optional[int] = None,
                           tile_batch: int = 1, fallback_tile: int = 512, min_tile: int = 64,
                           notify: Optional[Callable[[str], None]] = None) -> Tensor:
     """``restore``, retried in smaller tiles when memory runs out.
@@ -139,6 +157,7 @@ def restore_with_fallback(net: Network, x: Tensor, tile: Optional[int] = None, o
     ``fallback_tile`` tiles, halving down to ``min_tile``. ``notify`` receives a message at each retry.
     """
     current = tile if tile else None
+    multiple = multiple or network_size_multiple(net)
     while True:
         try:
             return restore(net, x, current, overlap, multiple, tile_batch)

@@ -7,7 +7,6 @@ What fits is then derived from measured per-sample figures: memory grows linearl
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,11 @@ from torch import Tensor, nn
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 
 from mprnet_plugin.archs.grad_checkpointing import parse_grad_checkpointing
-from mprnet_plugin.models.mprnet_model import AMP_DTYPES, AMP_OFF, DEFAULT_PIXEL_OPT
-from mprnet_plugin.models.optimizers import build_optimizer
+from mprnet_plugin.models.mprnet_training import DEFAULT_PIXEL_OPT
+from mprnet_plugin.models.options import AMP_DTYPES, AMP_OFF
+from mprnet_plugin.training.accumulation import parse_grad_accumulation
+from mprnet_plugin.training.optimizers import build_optimizer
+from mprnet_plugin.training.step import training_step
 from mprnet_plugin.profiling import cpu_peak_bytes, synchronize
 
 GIB = 1024 ** 3
@@ -74,9 +76,10 @@ def read_train_settings(path: Path, batch: Optional[int] = None) -> TrainSetting
     if batch is None:
         batch = _need(train_set, 'batch_size_per_gpu', 'datasets.train.', path)
     batch = _positive_int(batch, 'datasets.train.batch_size_per_gpu', path)
-    accumulation = _positive_int(train.get('grad_accumulation', 1), 'train.grad_accumulation', path)
-    if batch % accumulation:
-        raise ValueError(f'{path}: train.grad_accumulation {accumulation} does not divide the batch of {batch}')
+    try:  # the training recipe's own rule
+        accumulation = parse_grad_accumulation(train.get('grad_accumulation', 1), batch)
+    except ValueError as exc:
+        raise ValueError(f'{path}: {exc}') from None
     amp = train.get('amp')
     if amp in AMP_OFF:
         amp = None
@@ -97,13 +100,6 @@ def build_pixel_loss(pixel_opt: Mapping[str, Any]) -> nn.Module:
     """``train.pixel_opt`` built through BasicSR's loss registry."""
     opt = dict(pixel_opt)
     return LOSS_REGISTRY.get(opt.pop('type'))(**opt)
-
-
-def stage_loss(loss: nn.Module, preds: List[Tensor], gt: Tensor) -> Tensor:
-    """The loss on every stage output, summed (``MPRNetLoss`` does that itself; any other loss per stage)."""
-    if hasattr(loss, 'terms'):
-        return torch.stack(list(loss.terms(preds, gt).values())).sum()
-    return torch.stack([loss(pred, gt) for pred in preds]).sum()
 
 
 def tensor_bytes(tensors: List[Tensor]) -> int:
@@ -178,12 +174,11 @@ def measure_training_step(net: nn.Module, loss: nn.Module, optim_g: Mapping[str,
     channels = getattr(net, 'in_c', 3)
     lq = torch.rand(micro_batch, channels, size, size, device=device)
     gt = torch.rand(micro_batch, channels, size, size, device=device)
-    autocast = (torch.autocast(device_type='cuda', dtype=AMP_DTYPES[amp]) if amp else contextlib.nullcontext())
+    autocast = (lambda: torch.autocast(device_type='cuda', dtype=AMP_DTYPES[amp])) if amp else None
 
     def forward_backward() -> None:
-        with autocast:
-            preds = net(lq)
-        stage_loss(loss, [pred.float() for pred in preds], gt).backward()
+        # The recipe's own step: autocast, stage outputs, the loss on each of them, backward.
+        training_step(net, lq, gt, loss, autocast=autocast)
 
     optimizer.zero_grad(set_to_none=True)
     params = list(net.parameters())

@@ -302,6 +302,9 @@ class MPRNet(nn.Module):
             autograd.
     """
 
+    # Inputs must be multiples of this (read by restore, validation, inference and export).
+    size_multiple = SIZE_MULTIPLE
+
     def __init__(self, in_c: int = 3, out_c: int = 3, n_feat: Optional[int] = None,
                  scale_unetfeats: Optional[int] = None, scale_orsnetfeats: Optional[int] = None, num_cab: int = 8,
                  kernel_size: int = 3, reduction: int = 4, bias: bool = False, preset: str = 'deblurring',
@@ -360,9 +363,9 @@ class MPRNet(nn.Module):
             raise ValueError(f'MPRNet was built for {self.in_c} input channels; got {x.shape[1]} '
                              f'(shape {tuple(x.shape)}). Convert the image or build MPRNet(in_c={x.shape[1]}, ...).')
         h, w = x.shape[-2:]
-        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+        if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(
-                f'MPRNet needs height and width that are multiples of {SIZE_MULTIPLE}; got {h}x{w}. '
+                f'MPRNet needs height and width that are multiples of {self.size_multiple}; got {h}x{w}. '
                 'Pad the input first (mprnet_plugin.restore.restore(net, x) pads and crops back), or use MPRNetModel, '
                 'mprnet-infer or Restorer, which pad and crop back for you.')
 

@@ -11,6 +11,7 @@ import math
 import os
 from typing import Optional, Sequence
 
+from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
 from mprnet_plugin.archs.mprnet_local_arch import to_local
 from mprnet_plugin.checkpoint import CheckpointError, build_mprnet_from_checkpoint
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
@@ -49,8 +50,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.local_options and args.local_options['fast_imp']:
         parser.error('--fast-local cannot be exported: its sub-sampling depends on the input size; '
                      'export the exact local network (--local without --fast-local)')
-    if args.height <= 0 or args.width <= 0 or args.height % 8 or args.width % 8:
-        parser.error(f'--height and --width must be positive multiples of 8; got {args.height}x{args.width}')
+    if args.height <= 0 or args.width <= 0 or args.height % SIZE_MULTIPLE or args.width % SIZE_MULTIPLE:
+        parser.error(f'--height and --width must be positive multiples of {SIZE_MULTIPLE}; '
+                     f'got {args.height}x{args.width}')
     if not math.isfinite(args.tolerance) or args.tolerance < 0:
         parser.error(f'--tolerance must be a finite number >= 0; got {args.tolerance}')
     low, high = supported_opsets()

@@ -18,7 +18,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS
+from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS, SIZE_MULTIPLE
 from mprnet_plugin.checkpoint import CheckpointError
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.cli.local_args import add_local_arguments, local_options
@@ -31,6 +31,7 @@ from mprnet_plugin.image_io import (
     storable_array,
     write_image,
 )
+from mprnet_plugin.restore import check_tile
 from mprnet_plugin.inference import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, Restorer, check_finite,
                                      matching_preset)
 
@@ -88,15 +89,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add_local_arguments(parser)
     args = parser.parse_args(argv)
     args.local_options = local_options(parser, args)
-    if args.tile < 0 or args.tile % 8:
-        parser.error(f'--tile must be 0 or a positive multiple of 8; got {args.tile}')
-    if args.tile and not 0 <= args.tile_overlap < args.tile:
-        parser.error(f'--tile-overlap must be in [0, --tile {args.tile}); got {args.tile_overlap}')
+    if args.tile:
+        try:
+            check_tile(args.tile, args.tile_overlap, SIZE_MULTIPLE, '--tile', '--tile-overlap')
+        except ValueError as exc:
+            parser.error(f'{exc} (--tile 0: whole images)')
     if args.batch < 1 or args.workers < 1:
         parser.error('--batch and --workers must be at least 1')
-    if args.fallback_tile < MIN_FALLBACK_TILE or args.fallback_tile % 8:
-        parser.error(f'--fallback-tile must be a multiple of 8 and at least {MIN_FALLBACK_TILE} (the smallest tile '
-                     f'the out-of-memory retry tries); got {args.fallback_tile}')
+    if args.fallback_tile < MIN_FALLBACK_TILE or args.fallback_tile % SIZE_MULTIPLE:
+        parser.error(f'--fallback-tile must be a multiple of {SIZE_MULTIPLE} and at least {MIN_FALLBACK_TILE} '
+                     f'(the smallest tile the out-of-memory retry tries); got {args.fallback_tile}')
     if any(sep in args.suffix for sep in ('/', '\\', os.sep)) or args.suffix in ('.', '..'):
         parser.error(f'--suffix {args.suffix!r} must not contain a path separator: outputs stay inside --output')
     return args

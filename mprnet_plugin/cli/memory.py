@@ -19,6 +19,7 @@ import torch
 
 import mprnet_plugin
 from mprnet_plugin.archs.grad_checkpointing import parse_grad_checkpointing
+from mprnet_plugin.devices import resolve_device
 from mprnet_plugin.train_memory import (GIB, LEVELS, PAPER_TOTAL_BATCH, USABLE_FRACTION, Plan, StepMeasurement,
                                         TrainSettings, build_network, build_pixel_loss, measure_training_step,
                                         plan_fits, read_train_settings)
@@ -55,12 +56,6 @@ def _gib(nbytes: float) -> str:
 
 def _level_name(level: Optional[str]) -> str:
     return 'false' if level is None else level
-
-
-def _device(choice: str) -> torch.device:
-    if choice == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda: torch sees no CUDA device')
-    return torch.device('cuda' if choice == 'cuda' or (choice == 'auto' and torch.cuda.is_available()) else 'cpu')
 
 
 def _measure(settings: TrainSettings, level: Optional[str], micro_batch: int, device: torch.device,
@@ -108,7 +103,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``mprnet-memory``; exit status 2 for bad options."""
     args = parse_args(argv)
     try:
-        device = _device(args.device)
+        device = resolve_device(args.device)
         settings = read_train_settings(Path(args.opt), args.batch)
         level = parse_grad_checkpointing(settings.network_g.get('grad_checkpointing', False),
                                          f'{args.opt}: network_g.grad_checkpointing')

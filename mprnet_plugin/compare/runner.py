@@ -21,10 +21,12 @@ from mprnet_plugin.checkpoint import load_mprnet_checkpoint, read_checkpoint
 from mprnet_plugin.compare.evaluation import evaluate_network, reference_crops
 from mprnet_plugin.compare.options import CompareOptionError
 from mprnet_plugin.compare.report import plot_crop_grid, plot_tradeoff, write_tables
+from mprnet_plugin.devices import resolve_device
 from mprnet_plugin.compare.training import TrainStats, make_train_loader, train_architecture
 from mprnet_plugin.fileio import atomic_output, atomic_write_text
 from mprnet_plugin.image_io import read_image, write_image
 from mprnet_plugin.profiling import profile_model
+from mprnet_plugin.restore import network_size_multiple
 
 logger = logging.getLogger('mprnet_plugin.compare')
 
@@ -34,16 +36,6 @@ RESULT_FILE, WEIGHTS_FILE = 'result.json', 'net.pth'
 def fingerprint(*parts: Any) -> str:
     """A short stable hash of JSON-able option values."""
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode('utf-8')).hexdigest()[:16]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; an explicit ``cuda`` without a GPU is an error."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f'device: {name!r} was asked for, but torch sees no CUDA device (use cpu or auto)')
-    return device
 
 
 def _train_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any]) -> str:
@@ -110,7 +102,7 @@ def run_architecture(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.de
         return previous
 
     net, stats = _trained_network(opt, arch, device, arch_dir, train_loader, train_fp)
-    multiple = arch['size_multiple'] or int(getattr(net, 'size_multiple', 8))
+    multiple = arch['size_multiple'] or network_size_multiple(net)
     ev = opt['evaluation']
     evaluation = evaluate_network(net, val_set, opt['metrics'], device, size_multiple=multiple, tile=ev['tile'],
                                   tile_overlap=ev['tile_overlap'], max_images=ev['max_images'],

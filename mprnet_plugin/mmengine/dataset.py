@@ -13,6 +13,7 @@ from mmengine.registry import DATASETS
 from torch.utils.data import Dataset
 
 from basicsr.utils.registry import DATASET_REGISTRY
+from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
 
 
 def default_io_backend(dataroot_lq: str, dataroot_gt: str) -> Dict[str, str]:
@@ -50,8 +51,9 @@ class BasicSRPairedDataset(Dataset):
             raise ValueError(f'BasicSRPairedDataset: phase must be train, val or test; got {phase!r}')
         if phase == 'train' and not gt_size:
             raise ValueError('BasicSRPairedDataset: phase="train" needs gt_size, the training crop size (e.g. 256)')
-        if gt_size and gt_size % 8:
-            raise ValueError(f'BasicSRPairedDataset: gt_size {gt_size} must be a multiple of 8 for MPRNet')
+        if gt_size and gt_size % SIZE_MULTIPLE:
+            raise ValueError(f'BasicSRPairedDataset: gt_size {gt_size} must be a multiple of {SIZE_MULTIPLE} '
+                             'for MPRNet')
         io_backend = dict(io_backend or default_io_backend(dataroot_lq, dataroot_gt))
         for key, root in (('dataroot_lq', dataroot_lq), ('dataroot_gt', dataroot_gt)):
             if not os.path.isdir(root):

@@ -5,6 +5,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
+from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
+from mprnet_plugin.restore import check_tile
 from mprnet_plugin.training.accumulation import parse_grad_accumulation
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -33,10 +35,7 @@ def parse_tile_option(value: Any) -> Tuple[Optional[int], int]:
         size, overlap = value['size'], value.get('overlap', 32)
     else:
         raise ValueError(f'val.tile: expected null, a tile size or {{size: N, overlap: M}}; got {value!r}')
-    if not isinstance(size, int) or size <= 0 or size % 8:
-        raise ValueError(f'val.tile.size must be a positive multiple of 8; got {size!r}')
-    if not isinstance(overlap, int) or not 0 <= overlap < size:
-        raise ValueError(f'val.tile.overlap must be an integer in [0, size={size}); got {overlap!r}')
+    check_tile(size, overlap, SIZE_MULTIPLE, 'val.tile.size', 'val.tile.overlap')
     return size, overlap
 
 

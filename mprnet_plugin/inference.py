@@ -12,7 +12,7 @@ import contextlib
 import inspect
 import logging
 import os
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 import torch
@@ -54,6 +54,20 @@ def check_image_size(shape: Sequence[int], what: str) -> None:
     """Raise ``ValueError`` when an image of ``shape`` (H, W first) has no pixels."""
     if len(shape) >= 2 and (shape[0] == 0 or shape[1] == 0):
         raise ValueError(f'{what} has size {shape[0]}x{shape[1]}; an image needs at least one pixel')
+
+
+T = TypeVar('T')
+
+def same_size_batches(items: Iterable[T], shape_of: Callable[[T], tuple], limit: int) -> Iterator[List[T]]:
+    """Consecutive ``items`` of one shape, at most ``limit`` per batch, in their order (one forward pass each)."""
+    group: List[T] = []
+    for item in items:
+        if group and (len(group) >= limit or shape_of(group[0]) != shape_of(item)):
+            yield group
+            group = []
+        group.append(item)
+    if group:
+        yield group
 
 
 def matching_preset(config: Dict[str, object]) -> Optional[str]:
@@ -153,26 +167,18 @@ class Restorer:
 
     def restore_arrays(self, images: Sequence[np.ndarray], bgr: bool = False) -> List[np.ndarray]:
         """Restore several arrays, running up to ``batch`` consecutive same-size images per forward pass."""
-        results: List[np.ndarray] = []
-        group: List[tuple] = []
-
-        def flush() -> None:
-            batch = torch.cat([t for t, _ in group], dim=0)
-            out = self.restore_tensor(batch)
-            results.extend(tensor_to_array(o, layout) for o, (_, layout) in zip(out, group))
-            group.clear()
-
-        for index, img in enumerate(images):
+        def checked(index: int, img: np.ndarray) -> tuple:
             img = np.asarray(img)
             what = 'the input image' if len(images) == 1 else f'input image {index}'
             check_image_size(img.shape, what)
             check_finite(img, what)
-            tensor, layout = array_to_tensor(img, bgr=bgr)
-            if group and (len(group) >= self.batch or group[0][0].shape != tensor.shape):
-                flush()
-            group.append((tensor, layout))
-        if group:
-            flush()
+            return array_to_tensor(img, bgr=bgr)
+
+        tensors = [checked(i, img) for i, img in enumerate(images)]  # every input checked before any work
+        results: List[np.ndarray] = []
+        for group in same_size_batches(tensors, lambda item: tuple(item[0].shape), self.batch):
+            out = self.restore_tensor(torch.cat([t for t, _ in group], dim=0))
+            results.extend(tensor_to_array(o, layout) for o, (_, layout) in zip(out, group))
         return results
 
     def restore_image_tensor(self, image: Tensor) -> Tensor:

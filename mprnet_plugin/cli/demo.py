@@ -75,11 +75,10 @@ def run_step(title: str, cmd: Sequence[str], cwd: Path) -> None:
 
 
 def read_pairs(input_lmdb: Path, target_lmdb: Path, keys: Sequence[str]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-    """(blurred, sharp) BGR uint8 arrays of ``keys``, read back with BasicSR's own LMDB reader."""
-    from basicsr.utils import FileClient, imfrombytes
-    client = FileClient('lmdb', db_paths=[str(input_lmdb), str(target_lmdb)], client_keys=['lq', 'gt'])
-    return {key: (imfrombytes(client.get(key, 'lq'), float32=False), imfrombytes(client.get(key, 'gt'), float32=False))
-            for key in keys}
+    """(blurred, sharp) BGR uint8 arrays of ``keys``, read back from the demo's LMDBs."""
+    from mprnet_plugin.data.lmdb_reader import read_lmdb_images
+    blurred, sharp = read_lmdb_images(input_lmdb, keys), read_lmdb_images(target_lmdb, keys)
+    return {key: (blurred[key], sharp[key]) for key in keys}
 
 
 def side_by_side(panels: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:

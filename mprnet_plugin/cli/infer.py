@@ -31,9 +31,9 @@ from mprnet_plugin.image_io import (
     storable_array,
     write_image,
 )
-from mprnet_plugin.restore import check_tile
 from mprnet_plugin.inference import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, Restorer, check_finite,
-                                     matching_preset)
+                                     matching_preset, same_size_batches)
+from mprnet_plugin.restore import check_tile
 
 logger = logging.getLogger('mprnet_plugin.infer')
 PROG = 'mprnet-infer'
@@ -220,7 +220,6 @@ def run(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(args.workers) as pool, tqdm(total=len(jobs), unit='img', desc='restoring',
                                                          dynamic_ncols=True) as bar:
         writes: List[Tuple[Job, Future]] = []
-        group: List[Tuple[Job, np.ndarray]] = []
 
         def settle(limit: int) -> None:
             # Wait for the oldest writes so that no more than ``limit`` restored images wait in memory.
@@ -249,25 +248,19 @@ def run(args: argparse.Namespace) -> int:
             else:
                 writes.extend((job, pool.submit(_write, job, out)) for (job, _), out in zip(items, results))
 
-        def flush() -> None:
-            restore_group(list(group))
-            bar.update(len(group))
-            group.clear()
-            settle(2 * args.workers + args.batch)
+        def readable() -> Iterator[Tuple[Job, np.ndarray]]:
+            for job, future in _prefetch(pool, jobs, ahead=max(2, args.batch)):
+                try:
+                    yield job, future.result()
+                except (ImageReadError, NonFiniteError) as exc:
+                    failures.append((job.source, str(exc)))
+                    logger.error('skipped: %s', exc)
+                    bar.update(1)
 
-        for job, future in _prefetch(pool, jobs, ahead=max(2, args.batch)):
-            try:
-                img = future.result()
-            except (ImageReadError, NonFiniteError) as exc:
-                failures.append((job.source, str(exc)))
-                logger.error('skipped: %s', exc)
-                bar.update(1)
-                continue
-            if group and (len(group) >= args.batch or group[0][1].shape[:2] != img.shape[:2]):
-                flush()
-            group.append((job, img))
-        if group:
-            flush()
+        for group in same_size_batches(readable(), lambda item: item[1].shape[:2], args.batch):
+            restore_group(group)
+            bar.update(len(group))
+            settle(2 * args.workers + args.batch)
         settle(0)
     elapsed = time.perf_counter() - start
     rate = written / elapsed if elapsed > 0 else 0.0

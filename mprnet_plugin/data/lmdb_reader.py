@@ -1,9 +1,10 @@
 """Reading single images from a BasicSR LMDB (as ``mprnet-prep`` and ``write_lmdb`` write it) by key."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Sequence, Union
 
 import lmdb
 import numpy as np
@@ -30,3 +31,14 @@ def read_lmdb_image(lmdb_path: PathLike, key: str) -> np.ndarray:
     with _envs[path].begin(write=False) as txn:
         data = txn.get(key.encode('ascii'))
     return decode_image(data, f'key {key!r} of LMDB {path!r}')
+
+
+def read_lmdb_images(lmdb_path: PathLike, keys: Sequence[str]) -> Dict[str, np.ndarray]:
+    """The images of ``keys``, read in one pass; the LMDB is closed afterwards (LMDB opens a file once per process,
+    so a reader that stays open would stop BasicSR's own from opening it later)."""
+    path = os.fspath(lmdb_path)
+    if not (Path(path) / META_INFO_NAME).is_file():
+        raise FileNotFoundError(f'{path!r} has no {META_INFO_NAME}: not a BasicSR LMDB')
+    with contextlib.closing(lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False)) as env:
+        with env.begin(write=False) as txn:
+            return {key: decode_image(txn.get(key.encode('ascii')), f'key {key!r} of LMDB {path!r}') for key in keys}

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
 from mprnet_plugin.fileio import atomic_output
-from mprnet_plugin.restore import first_output
+from mprnet_plugin.restore import first_output, network_size_multiple
 
 PathLike = Union[str, os.PathLike]
 EXPORT_FORMATS = ('onnx', 'torchscript')
@@ -48,18 +48,18 @@ class FinalOutput(nn.Module):
         return first_output(self.net(x))
 
 
-def _example(height: int, width: int, batch: int = 1, seed: int = 0) -> Tensor:
-    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-        raise ValueError(f'export size {height}x{width}: height and width must be multiples of {SIZE_MULTIPLE}')
+def _example(height: int, width: int, batch: int = 1, seed: int = 0, multiple: int = SIZE_MULTIPLE) -> Tensor:
+    if height % multiple or width % multiple:
+        raise ValueError(f'export size {height}x{width}: height and width must be multiples of {multiple}')
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(batch, 3, height, width, generator=generator)
 
 
-def check_size(height: int, width: int, dynamic: bool) -> Tuple[int, int]:
+def check_size(height: int, width: int, dynamic: bool, multiple: int = SIZE_MULTIPLE) -> Tuple[int, int]:
     """The input size the export is checked at: another size than the traced one when the graph is dynamic."""
     if not dynamic:
         return height, width
-    return height + 2 * SIZE_MULTIPLE, width + SIZE_MULTIPLE
+    return height + 2 * multiple, width + multiple
 
 
 def _prepare(net: nn.Module) -> FinalOutput:
@@ -70,7 +70,7 @@ def export_onnx(net: nn.Module, path: PathLike, height: int = 256, width: int = 
                 opset: int = DEFAULT_OPSET) -> None:
     """Write ``net`` as an ONNX graph; ``dynamic`` makes batch, height and width free (multiples of 8)."""
     model = _prepare(net)
-    example = _example(height, width)
+    example = _example(height, width, multiple=network_size_multiple(net))
     axes = {0: 'batch', 2: 'height', 3: 'width'}
     with atomic_output(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         # The tracer warns about the arch's Python shape checks; they hold for every multiple-of-8 input.
@@ -85,7 +85,7 @@ def export_onnx(net: nn.Module, path: PathLike, height: int = 256, width: int = 
 def export_torchscript(net: nn.Module, path: PathLike, height: int = 256, width: int = 256) -> None:
     """Write ``net`` as a traced TorchScript module (sizes are traced symbolically: any multiple of 8 runs)."""
     model = _prepare(net)
-    example = _example(height, width)
+    example = _example(height, width, multiple=network_size_multiple(net))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         traced = torch.jit.trace(model, example, check_trace=False)
@@ -115,7 +115,7 @@ def run_torchscript(path: PathLike, x: Tensor) -> Tensor:
 def verify_export(net: nn.Module, path: PathLike, fmt: str, height: int, width: int, seed: int = 1) -> float:
     """Max absolute difference between the exported file and PyTorch on a random (1, 3, height, width) input."""
     model = _prepare(net)
-    x = _example(height, width, seed=seed)
+    x = _example(height, width, seed=seed, multiple=network_size_multiple(net))
     with torch.no_grad():
         expected = model(x).numpy()
     if fmt == 'onnx':
@@ -152,7 +152,8 @@ def export(net: nn.Module, path: PathLike, fmt: str, height: int = 256, width: i
         if not verify:
             return None
         # TorchScript traces sizes symbolically, so it is always checked at another size than the traced one.
-        diff = verify_export(net, tmp, fmt, *check_size(height, width, dynamic or fmt == 'torchscript'))
+        size = check_size(height, width, dynamic or fmt == 'torchscript', network_size_multiple(net))
+        diff = verify_export(net, tmp, fmt, *size)
         if tolerance is not None and diff > tolerance:
             raise ExportCheckError(f'the {fmt} export differs from PyTorch by {diff:.3g} > tolerance {tolerance:g}; '
                                    f'nothing was written to {os.fspath(path)!r}')

@@ -8,7 +8,8 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from mprnet_plugin.archs.mprnet_arch import MPRNet, infer_mprnet_config
+from mprnet_plugin.archs.mprnet_arch import MPRNet
+from mprnet_plugin.archs.mprnet_config import infer_mprnet_config
 from mprnet_plugin.compat import RefusedGlobal, mmengine_weights_safe_globals
 from mprnet_plugin.safetensors_io import is_safetensors_file, read_safetensors
 

@@ -15,7 +15,7 @@ The forward pass is reorganised for speed without changing what it computes:
 from __future__ import annotations
 
 import functools
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -24,14 +24,8 @@ from torch import Tensor, nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .fused_ops import PReLU, conv_add, conv_prelu
+from .mprnet_config import MPRNET_PRESETS, infer_mprnet_config  # noqa: F401  (part of this module's API)
 from .grad_checkpointing import checkpointable, parse_grad_checkpointing, run_checkpointed
-
-# Presets are data: the width settings of the three published checkpoints.
-MPRNET_PRESETS: Dict[str, Dict[str, int]] = {
-    'deblurring': dict(n_feat=96, scale_unetfeats=48, scale_orsnetfeats=32),
-    'denoising': dict(n_feat=80, scale_unetfeats=48, scale_orsnetfeats=32),
-    'deraining': dict(n_feat=40, scale_unetfeats=20, scale_orsnetfeats=16),
-}
 
 # The whole network down-samples each quarter twice: height and width must be multiples of this.
 SIZE_MULTIPLE = 8
@@ -401,21 +395,3 @@ class MPRNet(nn.Module):
                                 (self.sam23, self.shallow_feat3, self.concat23))
         sam_feats, stage_img = sam(features, image)
         return concat(torch.cat([shallow(image), sam_feats], dim=1)), stage_img
-
-
-def infer_mprnet_config(state_dict: Mapping[str, Tensor]) -> Dict[str, object]:
-    """Constructor arguments of the MPRNet that ``state_dict`` came from, worked out from its shapes."""
-    def shape(key: str) -> Tuple[int, ...]:
-        if key not in state_dict:
-            raise KeyError(f'not an MPRNet state dict: key {key!r} is missing')
-        return tuple(state_dict[key].shape)
-
-    first = shape('shallow_feat1.0.weight')
-    n = first[0]
-    s = shape('stage1_encoder.encoder_level2.0.body.0.weight')[0] - n
-    o = shape('stage3_orsnet.orb1.body.0.body.0.weight')[0] - n
-    cab_indices = {int(key.split('.')[3]) for key in state_dict if key.startswith('stage3_orsnet.orb1.body.')}
-    reduced = shape('shallow_feat1.1.CA.conv_du.0.weight')[0]
-    return dict(in_c=first[1], out_c=shape('tail.weight')[0], n_feat=n, scale_unetfeats=s, scale_orsnetfeats=o,
-                num_cab=max(cab_indices), kernel_size=first[2], reduction=n // reduced,
-                bias='shallow_feat1.0.bias' in state_dict)

@@ -77,8 +77,8 @@ def test_options_list_path_and_copy(tmp_path, monkeypatch, capsys):
     assert len(listing) == len(recipes())
     assert any(line.startswith('train/MPRNet_GoPro ') and 'GoPro' in line.split(None, 1)[1] for line in listing)
     assert options_cli.main(['list', '--group', 'mmengine']) == 0
-    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ['mmengine/mprnet_demo',
-                                                                                  'mmengine/mprnet_gopro']
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == [
+        'mmengine/mprnet_demo', 'mmengine/mprnet_gopro', 'mmengine/mprnet_gopro_local']
     assert options_cli.main(['path', 'train/GoPro']) == 0
     assert capsys.readouterr().out.strip() == str(REPO_OPTIONS / 'train' / 'MPRNet_GoPro.yml')
 

@@ -65,7 +65,7 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         memory_cli.main(['--version'])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f'mprnet-memory {mprnet_plugin.__version__}'
+    assert capsys.readouterr().out.strip() == f'mprnet-memory (mprnet_plugin) {mprnet_plugin.__version__}'
 
 
 @pytest.mark.parametrize('train, network, expected', [

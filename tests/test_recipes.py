@@ -98,4 +98,4 @@ def test_options_list_path_and_copy(tmp_path, monkeypatch, capsys):
     assert 'names 3 packaged recipes' in capsys.readouterr().err and not (tmp_path / 'x.yml').exists()
     with pytest.raises(SystemExit) as exit_info:
         options_cli.main(['--version'])
-    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith('mprnet-options 0.')
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith('mprnet-options (mprnet_plugin) 0.')

@@ -9,12 +9,12 @@ import argparse
 import sys
 from typing import List, Optional
 
+from mprnet_plugin.cli.common import add_version
 from mprnet_plugin.checkpoint_convert import LAYOUTS
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
-    from mprnet_plugin import __version__
 
     parser = argparse.ArgumentParser(
         prog='mprnet-convert',
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='read the weights under this key of the input (default: params_ema, params, '
                              'state_dict, model: the first present)')
     parser.add_argument('--force', action='store_true', help='replace an existing output file')
-    parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    add_version(parser)
     return parser
 
 

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-import mprnet_plugin
+from mprnet_plugin.cli.common import add_version
 from mprnet_plugin.archs.grad_checkpointing import parse_grad_checkpointing
 from mprnet_plugin.devices import resolve_device
 from mprnet_plugin.train_memory import (GIB, LEVELS, PAPER_TOTAL_BATCH, USABLE_FRACTION, Plan, StepMeasurement,
@@ -39,7 +39,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='batch per GPU instead of the file\'s datasets.train.batch_size_per_gpu')
     parser.add_argument('--total-batch', type=int, default=PAPER_TOTAL_BATCH, metavar='N',
                         help=f'total batch the --gpu-memory plans train (default {PAPER_TOTAL_BATCH}, the paper\'s)')
-    parser.add_argument('--version', action='version', version=f'%(prog)s {mprnet_plugin.__version__}')
+    add_version(parser)
     args = parser.parse_args(argv)
     if args.gpu_memory is not None and args.gpu_memory <= 0:
         parser.error(f'--gpu-memory must be a positive number of GiB; got {args.gpu_memory:g}')

@@ -13,17 +13,17 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from mprnet_plugin.cli.common import add_version
 from mprnet_plugin.recipes import GROUPS, RecipeError, description, find_recipe, recipes
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
-    from mprnet_plugin import __version__
 
     parser = argparse.ArgumentParser(prog='mprnet-options', description=__doc__.split('\n\n')[0].strip('`'),
                                      epilog='Names: group/file (e.g. train/MPRNet_GoPro); the MPRNet_ prefix, the '
                                             'group and case may be left out when one file still matches.')
-    parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    add_version(parser)
     sub = parser.add_subparsers(dest='command', required=True, metavar='{list,path,copy}')
     listing = sub.add_parser('list', help='names and one-line descriptions of the packaged recipes')
     listing.add_argument('--group', choices=GROUPS, help='only this group')

@@ -39,10 +39,10 @@ class Evaluation:
 
 
 def evaluate_network(net: nn.Module, dataset: Dataset, metrics: Dict[str, Dict[str, Any]], device: torch.device,
-                     size_multiple: int = 8, tile: Optional[int] = None, tile_overlap: int = 32,
+                     size_multiple: Optional[int] = None, tile: Optional[int] = None, tile_overlap: int = 32,
                      max_images: Optional[int] = None, grid_images: int = 0, crop_size: int = 96,
                      desc: str = 'eval') -> Evaluation:
-    """Restore every validation image (padded to ``size_multiple``, optionally tiled) and score it like BasicSR.
+    """Restore every validation image (padded to ``size_multiple``, default the network's; optionally tiled) and score it.
 
     Scored by ``metrics.scoring.score_images``: 8-bit rounded outputs, unrounded ones for the float metrics.
     """

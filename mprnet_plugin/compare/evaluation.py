@@ -42,7 +42,7 @@ def evaluate_network(net: nn.Module, dataset: Dataset, metrics: Dict[str, Dict[s
                      size_multiple: Optional[int] = None, tile: Optional[int] = None, tile_overlap: int = 32,
                      max_images: Optional[int] = None, grid_images: int = 0, crop_size: int = 96,
                      desc: str = 'eval') -> Evaluation:
-    """Restore every validation image (padded to ``size_multiple``, default the network's; optionally tiled) and score it.
+    """Restore every validation image (padded to ``size_multiple``, default the network's), score it like BasicSR.
 
     Scored by ``metrics.scoring.score_images``: 8-bit rounded outputs, unrounded ones for the float metrics.
     """

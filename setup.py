@@ -4,15 +4,18 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 here = Path(__file__).parent
+# The one version lives in mprnet_plugin/version.py; read it without importing the package (torch may be missing).
+version = {}
+exec((here / 'mprnet_plugin' / 'version.py').read_text(encoding='utf-8'), version)
 
 # The recipes stay at the repository's top-level options/ (one copy in git); a wheel ships them as the data package
-# mprnet_plugin/options, where mprnet_plugin.recipes looks first. Editable installs and checkouts read options/.
+# mprnet_plugin/options, where mprnet_plugin.config.recipes looks first. Editable installs and checkouts read options/.
 RECIPE_GROUPS = ('train', 'test', 'demo', 'compare', 'mmengine')
 recipe_packages = ['mprnet_plugin.options'] + [f'mprnet_plugin.options.{g}' for g in RECIPE_GROUPS]
 
 setup(
     name='mprnet_plugin',
-    version='0.1.0',
+    version=version['__version__'],
     description='MPRNet (Multi-Stage Progressive Image Restoration) for BasicSR and MMEngine pipelines',
     long_description=(here / 'README.md').read_text(encoding='utf-8') if (here / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
@@ -23,9 +26,11 @@ setup(
     package_data={p: ['*.yml', '*.py'] for p in recipe_packages},
     exclude_package_data={p: ['__pycache__/*'] for p in recipe_packages},
     install_requires=[
-        # torch/torchvision: install a matching pair first (README; e.g. torch 2.14.1 + torchvision 0.29.1).
-        'torch>=2.1',
-        'torchvision>=0.16',
+        # torch/torchvision: install a matching pair first (docs/install.md; e.g. torch 2.14.1 + torchvision 0.29.1).
+        # 2.5 is the oldest torch with what the code uses: torch.serialization.safe_globals (the safe checkpoint
+        # reader), torch.OutOfMemoryError and torch.amp.is_autocast_available.
+        'torch>=2.5',
+        'torchvision>=0.20',
         'basicsr==1.4.2',
         'mmengine>=0.10.7,<0.11',
         'lmdb',
@@ -39,6 +44,7 @@ setup(
         'matplotlib',
         'pillow',
         'safetensors',
+        'pydantic>=2',
     ],
     extras_require={
         'export': ['onnx', 'onnxruntime'],

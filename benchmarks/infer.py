@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 import torch
 
 from mprnet_plugin import MPRNET_PRESETS, MPRNet
-from mprnet_plugin.inference import PRECISIONS, Restorer
+from mprnet_plugin.inference.restorer import PRECISIONS, Restorer
 
 DEFAULTS = {'cpu': dict(size='1920x1080', precision='fp32', repeats=1),
             'cuda': dict(size='3840x2160', precision='bf16', repeats=3)}

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from mprnet_plugin.profiling import synchronize
+from mprnet_plugin.tools.profiling import synchronize
 
 Builder = Callable[..., Tuple[Callable[[], object], Dict[str, Any]]]
 

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/local.py --preset deblurring --device cuda --fast
 
 Each variant runs in its own process (benchmarks/isolated.py), timed round-robin; peak memory is the tensor memory
-one forward pass holds beyond the weights and the input (``mprnet_plugin.profiling.measure_peak_memory``).
+one forward pass holds beyond the weights and the input (``mprnet_plugin.tools.profiling.measure_peak_memory``).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from isolated import round_robin_isolated  # noqa: E402
 import mprnet_plugin  # noqa: E402,F401  (host fixes before basicsr loads)
 from mprnet_plugin import MPRNET_PRESETS, MPRNet  # noqa: E402
 from mprnet_plugin.archs.mprnet_local_arch import to_local  # noqa: E402
-from mprnet_plugin.profiling import measure_peak_memory  # noqa: E402
+from mprnet_plugin.tools.profiling import measure_peak_memory  # noqa: E402
 
 # "reduced" is benchmarks/speed.py's: the published structure (num_cab 8) at the deraining widths. "demo" is the
 # demo model's (mprnet-demo): narrower still, for a loaded CPU. A narrower network spends a larger share of its time

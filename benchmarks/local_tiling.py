@@ -4,7 +4,7 @@
         --data demo_output/data/test --train-size 96 --tiles 96 128 192 256
 
 For each validation pair of ``--data`` (``input.lmdb`` / ``target.lmdb``, as mprnet-prep and mprnet-demo write them)
-it restores the image whole and in each tile size (``mprnet_plugin.restore``, blended overlap), with the network as
+it restores the image whole and in each tile size (``inference.tiling``, blended overlap), with the network as
 trained (global pooling) and converted with ``to_local`` (windows from ``--train-size``), and prints the PSNR of each
 tiled result against the whole-image result of the same network, and each against the ground truth.
 """
@@ -21,8 +21,8 @@ import torch
 import mprnet_plugin  # noqa: F401  (host fixes before basicsr loads)
 from basicsr.data import build_dataset
 from mprnet_plugin.archs.mprnet_local_arch import to_global, to_local
-from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint
-from mprnet_plugin.restore import restore
+from mprnet_plugin.checkpoints import build_mprnet_from_checkpoint
+from mprnet_plugin.inference.tiling import restore
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

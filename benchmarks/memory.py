@@ -9,7 +9,7 @@
    creates is counted until its storage is freed, so the count is exact for what PyTorch allocates and needs no
    arithmetic (the deblurring preset at 256x256 would take minutes per step on a CPU).
 2. Check: the same figure measured on real CPU steps from the profiler's allocation events
-   (``mprnet_plugin.train_memory.measure_training_step``), side by side with the count, at small sizes.
+   (``mprnet_plugin.tools.train_memory.measure_training_step``), side by side with the count, at small sizes.
 3. Time: real training steps (forward, loss, backward, Adam) of each level, round-robin, each level in its own
    process (benchmarks/isolated.py), at ``--time-size``.
 
@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import round_robin_isolated  # noqa: E402
 
 import mprnet_plugin  # noqa: E402,F401  (host fixes and registration before anything else)
-from mprnet_plugin.cpu_heap import keep_cpu_heap  # noqa: E402
-from mprnet_plugin.train_memory import build_network, build_pixel_loss, measure_training_step  # noqa: E402
+from mprnet_plugin.runtime.cpu_heap import keep_cpu_heap  # noqa: E402
+from mprnet_plugin.tools.train_memory import build_network, build_pixel_loss, measure_training_step  # noqa: E402
 from mprnet_plugin.training.step import training_step  # noqa: E402
 
 LEVELS = ('false', 'cab', 'stage')

@@ -25,7 +25,7 @@ import numpy as np
 import mprnet_plugin  # noqa: F401  (first: installs the torchvision alias basicsr needs)
 from basicsr.utils import FileClient, imfrombytes
 from mprnet_plugin.data.lmdb_writer import make_paired_lmdb, read_meta_info
-from mprnet_plugin.image_io import write_image
+from mprnet_plugin.io.images import write_image
 
 
 def synthetic_pair(rng: np.random.Generator, h: int, w: int):

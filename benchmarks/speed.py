@@ -45,7 +45,7 @@ import mprnet_plugin  # noqa: E402,F401  (host fixes before basicsr loads)
 from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402
 
 from mprnet_plugin import MPRNET_PRESETS, MPRNet  # noqa: E402
-from mprnet_plugin.profiling import count_macs, synchronize  # noqa: E402
+from mprnet_plugin.tools.profiling import count_macs, synchronize  # noqa: E402
 
 # "Reduced width": the structure of the published network (num_cab 8) at the deraining preset's widths.
 REDUCED = dict(n_feat=40, scale_unetfeats=20, scale_orsnetfeats=16)

@@ -65,7 +65,7 @@ import sys
 from pathlib import Path
 
 import mprnet_plugin
-from mprnet_plugin.recipes import options_root, recipes
+from mprnet_plugin.config.recipes import options_root, recipes
 
 venv = Path(sys.argv[1]).resolve()
 where = Path(mprnet_plugin.__file__).resolve()

@@ -108,7 +108,7 @@ def crafted(tmp_path, tiny_state):
 
 
 def test_a_checkpoint_that_needs_getattr_is_refused(crafted):
-    from mprnet_plugin.checkpoint import read_checkpoint
+    from mprnet_plugin.checkpoints.reading import read_checkpoint
     with pytest.raises(CheckpointError, match=r"crafted.pth' refused: it calls getattr\(OrderedDict, 'fromkeys'\)"):
         read_checkpoint(crafted)
     with pytest.raises(CheckpointError, match='refused'):
@@ -126,7 +126,7 @@ def test_getattr_refused_for_pretrain_network_g_and_mprnet_infer(tmp_path, craft
     (tmp_path / 'in').mkdir()
     import numpy as np
 
-    from mprnet_plugin.image_io import write_image
+    from mprnet_plugin.io.images import write_image
     write_image(tmp_path / 'in' / 'a.png', np.zeros((16, 16, 3), np.uint8))
     code = infer_cli.main(['--weights', str(crafted), '--input', str(tmp_path / 'in'), '--output',
                            str(tmp_path / 'out'), '--device', 'cpu'])
@@ -134,7 +134,7 @@ def test_getattr_refused_for_pretrain_network_g_and_mprnet_infer(tmp_path, craft
 
 
 def test_directory_and_empty_file_are_named_as_such(tmp_path):
-    from mprnet_plugin.checkpoint import read_checkpoint
+    from mprnet_plugin.checkpoints.reading import read_checkpoint
     (tmp_path / 'weights').mkdir()
     with pytest.raises(CheckpointError, match=r"weights' is a directory; expected a checkpoint file"):
         read_checkpoint(tmp_path / 'weights')

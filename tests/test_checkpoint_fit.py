@@ -5,8 +5,8 @@ from conftest import TINY_MPRNET
 from test_model_mprnet import model_options
 
 from mprnet_plugin.archs.mprnet_arch import MPRNet
-from mprnet_plugin.checkpoint import CheckpointError
-from mprnet_plugin.checkpoint_fit import fit_checkpoint, fit_state_dict
+from mprnet_plugin.checkpoints.reading import CheckpointError
+from mprnet_plugin.checkpoints.fitting import fit_checkpoint, fit_state_dict
 from mprnet_plugin.models.mprnet_model import MPRNetModel
 
 WIDER = dict(TINY_MPRNET, n_feat=12)

@@ -15,11 +15,11 @@ from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 
 from conftest import TINY_MPRNET
-from mprnet_plugin.checkpoint import load_state_dict_file
+from mprnet_plugin.checkpoints.reading import load_state_dict_file
 from mprnet_plugin.cli.compare import main
-from mprnet_plugin.compare import CompareOptionError, load_compare_options
-from mprnet_plugin.profiling import count_macs
-from mprnet_plugin.restore import restore
+from mprnet_plugin.tools.compare import CompareOptionError, load_compare_options
+from mprnet_plugin.tools.profiling import count_macs
+from mprnet_plugin.inference.tiling import restore
 
 MPRNET = dict(type='MPRNet', **TINY_MPRNET)
 UNET = dict(type='PlainUNet', base_channels=8, depth=2, blocks_per_level=1)
@@ -331,7 +331,7 @@ def test_training_through_the_recipe_equals_a_plain_adam_loop_on_the_same_batche
 
     from basicsr.data import build_dataset
 
-    from mprnet_plugin.compare.training import make_train_loader
+    from mprnet_plugin.tools.compare.training import make_train_loader
     from mprnet_plugin.losses.mprnet_loss import MPRNetLoss
 
     out = tmp_path / 'out'

@@ -9,7 +9,7 @@ import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr load
 from basicsr.metrics import calculate_metric
 
 from mprnet_plugin.cli.evaluate import EvaluationError, main, run
-from mprnet_plugin.image_io import ImageReadError, read_image, write_image
+from mprnet_plugin.io.images import ImageReadError, read_image, write_image
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS
 
 
@@ -46,7 +46,7 @@ def test_benchmark_metrics_match_direct_calls_and_files_are_written(folders, tmp
     assert 25 < row.metrics['psnr'] < 40
     lines = (tmp_path / 'report' / 'summary.csv').read_text().splitlines()
     assert lines[0].startswith('# versions: python')
-    assert 'mprnet_plugin 0.1.0' in lines[0] and 'basicsr 1.4.2' in lines[0]
+    assert 'mprnet_plugin 0.2.0' in lines[0] and 'basicsr 1.4.2' in lines[0]
     rows = list(csv.DictReader(lines[1:]))
     assert rows[0]['paper_psnr'] == '32.66' and float(rows[0]['psnr']) == pytest.approx(row.metrics['psnr'])
     markdown = (tmp_path / 'report' / 'summary.md').read_text()

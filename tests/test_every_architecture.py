@@ -8,10 +8,11 @@ from conftest import TINY_MPRNET
 import mprnet_plugin  # noqa: F401  (registration; before basicsr, whose import needs the compatibility fix)
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
-from mprnet_plugin.export import export, run_onnx, run_torchscript
+from mprnet_plugin.inference.export import export, run_onnx, run_torchscript
 from mprnet_plugin.losses.stage_outputs import stage_loss_terms, stage_outputs
 from mprnet_plugin.losses.mprnet_loss import MPRNetLoss
-from mprnet_plugin.restore import network_size_multiple, restore
+from mprnet_plugin.archs.descriptor import network_size_multiple
+from mprnet_plugin.inference.tiling import restore
 
 # Small settings for each registered architecture; the test below fails when one is registered without an entry.
 SMALL_SETTINGS = {

@@ -1,5 +1,6 @@
 """The fused forms of MPRNet's patterns compute what the plain ops compute, and are used only where they may be."""
 import copy
+import os
 import subprocess
 import sys
 import textwrap
@@ -115,7 +116,7 @@ def test_keep_cpu_heap_stops_large_tensors_from_page_faulting():
     # In a fresh process: after one warm-up round, reallocating large tensors of varied sizes faults no new pages.
     code = textwrap.dedent('''
         import resource, torch
-        from mprnet_plugin.cpu_heap import keep_cpu_heap
+        from mprnet_plugin.runtime.cpu_heap import keep_cpu_heap
         assert keep_cpu_heap()
         def round_():
             for mb in (24, 8, 16, 30, 12):
@@ -132,3 +133,75 @@ def test_keep_cpu_heap_stops_large_tensors_from_page_faulting():
     faults = int(out.stdout.strip())
     # Without keep_cpu_heap the same rounds fault about 14,000 pages here; with it, none.
     assert faults < 2000, faults
+
+
+TINY = dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
+
+
+def _tiny_output(**kwargs):
+    from mprnet_plugin.archs.mprnet_arch import MPRNet
+    torch.manual_seed(0)
+    net = MPRNet(**TINY, **kwargs).eval()
+    with torch.no_grad():
+        nn.init.constant_(net.shallow_feat1[1].body[1].weight, 0.3)  # a PReLU slope away from its init
+    x = torch.rand(1, 3, 32, 40, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        return net(x)[0]
+
+
+@needs_fused_conv
+def test_the_switches_give_the_fused_outputs(monkeypatch):
+    fused = _tiny_output()
+    torch.testing.assert_close(_tiny_output(fused_ops=False), fused, atol=1e-5, rtol=1e-5)
+    monkeypatch.setattr(fused_ops, '_enabled', False)
+    torch.testing.assert_close(_tiny_output(), fused, atol=1e-5, rtol=1e-5)
+
+
+def test_a_network_switched_off_never_fuses():
+    from mprnet_plugin.archs.mprnet_arch import MPRNet
+    net = MPRNet(**TINY, fused_ops=False)
+    conv = net.tail
+    x = torch.rand(1, conv.in_channels, 8, 8)
+    with torch.inference_mode():
+        assert not can_fuse_conv(x, conv)
+        net.set_fused_ops(True)
+        assert can_fuse_conv(x, conv) == fused_ops._FUSED_CONV
+
+
+@needs_fused_conv
+def test_the_environment_variable_turns_the_fused_path_off():
+    script = textwrap.dedent(f'''
+        import torch
+        from mprnet_plugin.archs import fused_ops
+        from mprnet_plugin.archs.mprnet_arch import MPRNet
+        assert not fused_ops.fused_ops_enabled()
+        torch.manual_seed(0)
+        net = MPRNet(**{TINY!r}).eval()
+        x = torch.rand(1, 3, 32, 40, generator=torch.Generator().manual_seed(1))
+        with torch.inference_mode():
+            assert not fused_ops.can_fuse_conv(x, net.shallow_feat1[0])
+    ''')
+    env = {**os.environ, 'MPRNET_FUSED_OPS': '0', 'OMP_NUM_THREADS': '1'}
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
+@needs_fused_conv
+def test_a_failing_operator_falls_back_to_the_plain_ops(monkeypatch):
+    conv, x = _conv_and_input(3, True, torch.channels_last)
+    act = PReLU(init=0.3)
+    monkeypatch.setattr(fused_ops, '_conv_args', lambda conv: ([1, 1], [1, 1], [1, 1], 99))  # groups the op refuses
+    with torch.inference_mode(), pytest.warns(RuntimeWarning, match='plain ops'):
+        out = conv_prelu(conv, act, x)
+    assert not fused_ops._FUSED_CONV
+    monkeypatch.setattr(fused_ops, '_FUSED_CONV', True)  # restored for the other tests when monkeypatch undoes
+    with torch.inference_mode():
+        torch.testing.assert_close(out, F.prelu(conv(x), act.weight))
+
+
+def test_without_the_operator_the_plain_ops_run(monkeypatch):
+    monkeypatch.setattr(fused_ops, '_FUSED_CONV', False)
+    conv, x = _conv_and_input(3, False, torch.contiguous_format)
+    with torch.inference_mode():
+        assert not can_fuse_conv(x, conv)
+        torch.testing.assert_close(conv_add(conv, x, x), conv(x) + x)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from mprnet_plugin.image_io import (ImageLayout, ImageReadError, apply_exif_orientation, array_to_tensor,
+from mprnet_plugin.io.images import (ImageLayout, ImageReadError, apply_exif_orientation, array_to_tensor,
                                     exif_orientation, output_extension, quantize, read_image, storable_array,
                                     tensor_to_array, write_image)
 

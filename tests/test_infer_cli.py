@@ -13,11 +13,11 @@ from PIL import Image
 
 from mprnet_plugin import Restorer
 from mprnet_plugin.archs.mprnet_arch import MPRNet
-from mprnet_plugin.checkpoint import CheckpointError
+from mprnet_plugin.checkpoints.reading import CheckpointError
 from mprnet_plugin.cli.infer import main as infer_main
-from mprnet_plugin.image_io import read_image, write_image
-from mprnet_plugin.inference import matching_preset
-from mprnet_plugin.restore import restore
+from mprnet_plugin.io.images import read_image, write_image
+from mprnet_plugin.archs.mprnet_arch import MPRNET_DESCRIPTOR
+from mprnet_plugin.inference.tiling import restore
 
 
 @pytest.fixture(scope='module')
@@ -221,4 +221,4 @@ def test_task_label_is_checked_against_the_checkpoint_width(tmp_path, caplog):
         assert run_infer('--weights', path, '--input', tmp_path / 'in', '--output', tmp_path / 'out',
                          '--task', 'deblurring') == 0
     assert 'deraining preset' in caplog.text and '--task deblurring' in caplog.text
-    assert matching_preset(MPRNet(**TINY_MPRNET).config) is None
+    assert MPRNET_DESCRIPTOR.matching_preset(MPRNet(**TINY_MPRNET).config) is None

@@ -17,7 +17,7 @@ from mprnet_plugin.data import lmdb_writer
 from mprnet_plugin.data.crop_grid import crop_boxes, crop_starts
 from mprnet_plugin.data.lmdb_writer import (LmdbKeyError, PairError, lmdb_is_complete, lmdb_keys, make_paired_lmdb,
                                             read_meta_info, read_prep_info, write_lmdb)
-from mprnet_plugin.image_io import read_image
+from mprnet_plugin.io.images import read_image
 
 
 def stored_image(lmdb_path, key):

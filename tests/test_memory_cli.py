@@ -12,7 +12,7 @@ from conftest import TINY_MPRNET
 
 import mprnet_plugin
 from mprnet_plugin.cli import memory as memory_cli
-from mprnet_plugin.train_memory import StepMeasurement, plan_fits
+from mprnet_plugin.tools.train_memory import StepMeasurement, plan_fits
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 ** 2
@@ -86,8 +86,8 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, train, network, e
 
 
 @pytest.mark.parametrize('content, expected', [
-    (None, 'no such option file'),
-    ('network_g: [unclosed', 'not a valid yml file'),
+    (None, 'does not exist'),
+    ('network_g: [unclosed', 'is not valid YAML'),
     ('- a list', 'expected a mapping of options'),
     ('network_g: {type: MPRNet}\ntrain: {optim_g: {type: Adam, lr: 1}}\n', 'datasets is missing'),
 ])
@@ -121,7 +121,7 @@ def test_plans_are_derived_from_per_sample_figures():
 
 
 def test_measured_step_counts_the_weights_and_optimizer_state():
-    from mprnet_plugin.train_memory import build_network, build_pixel_loss, measure_training_step
+    from mprnet_plugin.tools.train_memory import build_network, build_pixel_loss, measure_training_step
     net = build_network({'type': 'MPRNet', **TINY_MPRNET})
     m = measure_training_step(net, build_pixel_loss({'type': 'MPRNetLoss'}), {'type': 'Adam', 'lr': 1e-4}, 1, 32,
                               torch.device('cpu'))

@@ -14,14 +14,14 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.models import build_model
 from basicsr.utils import tensor2img
 from mprnet_plugin.archs.mprnet_arch import MPRNet
-from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint, read_checkpoint
+from mprnet_plugin.checkpoints import build_mprnet_from_checkpoint, read_checkpoint
 from mprnet_plugin.data.lmdb_writer import make_paired_lmdb
-from mprnet_plugin.image_io import read_image, write_image
+from mprnet_plugin.io.images import read_image, write_image
 from mprnet_plugin.mmengine import (BasicSRMetric, BasicSRPairedDataset, MPRNetRestorer,
                                     RestorationDataPreprocessor)
 from mprnet_plugin.mmengine import test as mm_test
 from mprnet_plugin.mmengine import train as mm_train
-from mprnet_plugin.restore import restore
+from mprnet_plugin.inference.tiling import restore
 
 TINY_GENERATOR = dict(type='MPRNet', **TINY_MPRNET)
 
@@ -234,8 +234,8 @@ def test_load_from_reads_safetensors_and_refuses_getattr(tmp_path, trained):
     from mmengine.config import Config
     from test_checkpoint import NeedsGetattr
 
-    from mprnet_plugin.checkpoint import CheckpointError
-    from mprnet_plugin.checkpoint_convert import convert_checkpoint
+    from mprnet_plugin.checkpoints import CheckpointError
+    from mprnet_plugin.checkpoints.conversion import convert_checkpoint
     from mprnet_plugin.mmengine.launch import build_runner
 
     config, work_dir = trained
@@ -356,7 +356,7 @@ def test_gopro_recipe_is_the_authors_schedule_and_builds():
 def test_cpu_distributed_start_needs_the_launchers_environment(monkeypatch):
     import torch.distributed as dist
 
-    from mprnet_plugin.compat import init_mmengine_cpu_distributed
+    from mprnet_plugin.compat.mmengine import init_mmengine_cpu_distributed
 
     if torch.cuda.is_available():
         pytest.skip('on CUDA machines MMEngine starts the process group itself')

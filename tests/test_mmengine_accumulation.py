@@ -2,7 +2,7 @@
 import torch
 from mmengine_fixtures import make_lmdb_data, write_tiny_config
 
-from mprnet_plugin.checkpoint import load_state_dict_file
+from mprnet_plugin.checkpoints.reading import load_state_dict_file
 from mprnet_plugin.mmengine import train as mm_train
 
 

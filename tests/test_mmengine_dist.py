@@ -9,7 +9,7 @@ import sys
 import pytest
 from mmengine_fixtures import make_lmdb_data, write_tiny_config
 
-from mprnet_plugin.checkpoint import build_mprnet_from_checkpoint
+from mprnet_plugin.checkpoints import build_mprnet_from_checkpoint
 from mprnet_plugin.mmengine import test as mm_test
 
 

@@ -252,10 +252,10 @@ def test_converter_keeps_training_unchanged_at_the_training_size():
 
 
 def test_macs_are_counted_on_the_meta_device(caplog):
-    from mprnet_plugin.profiling import count_macs
+    from mprnet_plugin.tools.profiling import count_macs
 
     local = MPRNetLocal(**TINY_MPRNET, train_size=16)
-    with caplog.at_level('INFO', logger='mprnet_plugin.profiling'):
+    with caplog.at_level('INFO', logger='mprnet_plugin.tools.profiling'):
         local_macs = count_macs(local, (1, 3, 64, 64))
     assert 'cannot run on the meta device' not in caplog.text
     # the gates run on every window position instead of once per map: slightly more than MPRNet

@@ -9,9 +9,9 @@ from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.archs.mprnet_local_arch import MPRNetLocal, to_local
 from mprnet_plugin.cli.export import main as export_main
 from mprnet_plugin.cli.infer import main as infer_main
-from mprnet_plugin.export import export, run_onnx, run_torchscript
-from mprnet_plugin.image_io import read_image, write_image
-from mprnet_plugin.restore import restore
+from mprnet_plugin.inference.export import export, run_onnx, run_torchscript
+from mprnet_plugin.io.images import read_image, write_image
+from mprnet_plugin.inference.tiling import restore
 
 LOCAL = dict(train_size=16, base_size=24)
 

@@ -8,13 +8,14 @@ import pytest
 import torch
 from conftest import TINY_MPRNET
 
-from mprnet_plugin import MPRNet, fileio
+from mprnet_plugin import MPRNet
+from mprnet_plugin.io import atomic as fileio
 from mprnet_plugin.cli import export as export_cli
 from mprnet_plugin.cli import infer as infer_cli
 from mprnet_plugin.cli import prep as prep_cli
 from mprnet_plugin.data.lmdb_writer import lmdb_keys, write_lmdb
-from mprnet_plugin.fileio import OUTPUT_MARKER, OutputConflictError, atomic_output, atomic_write_text
-from mprnet_plugin.image_io import write_image
+from mprnet_plugin.io.atomic import OUTPUT_MARKER, OutputConflictError, atomic_output, atomic_write_text
+from mprnet_plugin.io.images import write_image
 
 
 def user_folder(path: Path) -> Path:

@@ -16,7 +16,7 @@ from mprnet_plugin.cli.prep import main as prep_main
 from mprnet_plugin.data.crop_grid import crop_boxes
 from mprnet_plugin.data.pairing import CountMismatchWarning
 from mprnet_plugin.data.prep import hide as hide_prep
-from mprnet_plugin.image_io import read_image
+from mprnet_plugin.io.images import read_image
 
 import miniature_datasets as mini
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from conftest import TINY_MPRNET
 from mprnet_plugin import MPRNet
-from mprnet_plugin.profiling import (count_macs, count_macs_by_op, count_parameters, measure_latency,
+from mprnet_plugin.tools.profiling import (count_macs, count_macs_by_op, count_parameters, measure_latency,
                                      measure_peak_memory, profile_model, time_calls)
 
 # Published MAC counts of the deblurring MPRNet at 256x256 range over 760-778 G (tools differ in what they count).

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from mprnet_plugin.cli import options as options_cli
-from mprnet_plugin.recipes import (RecipeError, description, find_recipe, options_root, recipes, resolve_opt_argument,
-                                   resolve_option_file)
+from mprnet_plugin.config.recipes import (RecipeError, description, find_recipe, options_root, recipes,
+                                          resolve_opt_argument, resolve_option_file)
 
 REPO_OPTIONS = Path(__file__).resolve().parents[1] / 'options'
 

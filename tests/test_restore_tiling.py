@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mprnet_plugin.archs.mprnet_arch import MPRNet
-from mprnet_plugin.restore import (crop_to, is_out_of_memory, pad_to_multiple, restore, restore_tiled,
+from mprnet_plugin.inference.tiling import (crop_to, is_out_of_memory, pad_to_multiple, restore, restore_tiled,
                                    restore_with_fallback, tile_starts)
 
 # Smaller still than TINY_MPRNET: the 1000x700 passes must stay quick on two shared cores.

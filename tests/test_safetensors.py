@@ -10,11 +10,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from mprnet_plugin.archs.mprnet_arch import MPRNet
-from mprnet_plugin.checkpoint import CheckpointError, load_mprnet_checkpoint, load_state_dict_file, read_checkpoint
-from mprnet_plugin.checkpoint_convert import LAYOUTS, convert_checkpoint, pack
+from mprnet_plugin.checkpoints import CheckpointError, load_mprnet_checkpoint, load_state_dict_file, read_checkpoint
+from mprnet_plugin.checkpoints.conversion import LAYOUTS, convert_checkpoint, pack
 from mprnet_plugin.cli import convert as convert_cli
 from mprnet_plugin.cli import infer as infer_cli
-from mprnet_plugin.safetensors_io import SHARED_KEY, shared_groups
+from mprnet_plugin.checkpoints.safetensors_io import SHARED_KEY, shared_groups
 
 
 @pytest.fixture()
@@ -120,7 +120,7 @@ def test_convert_refuses_overwrite_directories_and_disagreeing_names(tmp_path, a
 def test_infer_reads_safetensors_weights(tmp_path):
     import numpy as np
 
-    from mprnet_plugin.image_io import read_image, write_image
+    from mprnet_plugin.io.images import read_image, write_image
 
     net = MPRNet(**TINY_MPRNET)
     torch.save({'params': net.state_dict()}, tmp_path / 'net.pth')
@@ -136,7 +136,7 @@ def test_infer_reads_safetensors_weights(tmp_path):
 
 
 def test_training_copy_option_is_checked(tmp_path):
-    from mprnet_plugin.checkpoint_convert import save_safetensors_copy
+    from mprnet_plugin.checkpoints.conversion import save_safetensors_copy
 
     state = {'w': torch.ones(2)}
     assert save_safetensors_copy({'params': state}, tmp_path / 'a.safetensors', None) is False

@@ -15,7 +15,7 @@ import yaml
 from conftest import TINY_MPRNET
 
 import mprnet_plugin  # noqa: F401
-from mprnet_plugin.compat import normalize_local_rank_argv
+from mprnet_plugin.compat.basicsr import normalize_local_rank_argv
 from mprnet_plugin.data.lmdb_writer import make_paired_lmdb
 
 # One thread per process: the tests' models are tiny, and several processes may share two cores.

@@ -7,7 +7,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from mprnet_plugin.archs.unet_arch import PlainUNet
-from mprnet_plugin.restore import restore
+from mprnet_plugin.inference.tiling import restore
 
 
 def test_registered_and_built_from_options():

@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from .fused_ops import PReLU, conv_add, conv_prelu
+from .descriptor import ArchDescriptor, register_descriptor
+from .fused_ops import PReLU, conv_add, conv_prelu, set_module_fused_ops
 from .mprnet_config import MPRNET_PRESETS, infer_mprnet_config  # noqa: F401  (part of this module's API)
 from .grad_checkpointing import checkpointable, parse_grad_checkpointing, run_checkpointed
 
@@ -294,6 +295,7 @@ class MPRNet(nn.Module):
             transition between stages in the backward pass) or ``'stage'`` (also each encoder, decoder and ORB):
             less training memory for more compute, the same gradients; nothing changes in eval mode or without
             autograd.
+        fused_ops: run the fused CPU forms (``archs.fused_ops``; the same outputs); ``False`` keeps the plain ops.
     """
 
     # Inputs must be multiples of this (read by restore, validation, inference and export).
@@ -302,7 +304,8 @@ class MPRNet(nn.Module):
     def __init__(self, in_c: int = 3, out_c: int = 3, n_feat: Optional[int] = None,
                  scale_unetfeats: Optional[int] = None, scale_orsnetfeats: Optional[int] = None, num_cab: int = 8,
                  kernel_size: int = 3, reduction: int = 4, bias: bool = False, preset: str = 'deblurring',
-                 channels_last: bool = True, grad_checkpointing: Union[bool, str] = False) -> None:
+                 channels_last: bool = True, grad_checkpointing: Union[bool, str] = False,
+                 fused_ops: bool = True) -> None:
         super().__init__()
         level = parse_grad_checkpointing(grad_checkpointing, 'MPRNet: grad_checkpointing')
         if preset not in MPRNET_PRESETS:
@@ -338,6 +341,13 @@ class MPRNet(nn.Module):
         self.concat23 = conv(2 * n, n + o, k, bias)
         self.tail = conv(n + o, out_c, k, bias)
         self.set_grad_checkpointing(level)
+        if not isinstance(fused_ops, bool):
+            raise ValueError(f'MPRNet: fused_ops must be true or false; got {fused_ops!r}')
+        self.set_fused_ops(fused_ops)
+
+    def set_fused_ops(self, enabled: bool = True) -> None:
+        """Allow (default) or forbid the fused CPU forms in this network; outputs are the same either way."""
+        set_module_fused_ops(self, enabled)
 
     def set_grad_checkpointing(self, enable: Union[bool, str, None] = True) -> None:
         """Turn activation checkpointing on (``True`` = ``'cab'``, or ``'stage'``) or off (``False``), timm-style."""
@@ -360,7 +370,7 @@ class MPRNet(nn.Module):
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(
                 f'MPRNet needs height and width that are multiples of {self.size_multiple}; got {h}x{w}. '
-                'Pad the input first (mprnet_plugin.restore.restore(net, x) pads and crops back), or use MPRNetModel, '
+                'Pad the input first (mprnet_plugin.restore(net, x) pads and crops back), or use MPRNetModel, '
                 'mprnet-infer or Restorer, which pad and crop back for you.')
 
     def forward(self, x: Tensor) -> List[Tensor]:
@@ -395,3 +405,8 @@ class MPRNet(nn.Module):
                                 (self.sam23, self.shallow_feat3, self.concat23))
         sam_feats, stage_img = sam(features, image)
         return concat(torch.cat([shallow(image), sam_feats], dim=1)), stage_img
+
+
+MPRNET_DESCRIPTOR = register_descriptor(ArchDescriptor(
+    'MPRNet', size_multiple=lambda args: SIZE_MULTIPLE, has_stages=True, presets=MPRNET_PRESETS,
+    infer_config=infer_mprnet_config))

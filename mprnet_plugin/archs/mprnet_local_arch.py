@@ -19,8 +19,9 @@ from torch import Tensor, nn
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
+from .descriptor import ArchDescriptor, register_descriptor
 from .local_pool import Window, covers, fast_local_mean, gate_centred, local_mean, pad_centred
-from .mprnet_arch import SIZE_MULTIPLE, ChannelAttention, MPRNet
+from .mprnet_arch import MPRNET_DESCRIPTOR, SIZE_MULTIPLE, ChannelAttention, MPRNet
 
 SizeSpec = Union[int, Sequence[int]]
 
@@ -176,3 +177,8 @@ class MPRNetLocal(MPRNet):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.train_size, self.base_size = resolve_sizes(train_size, base_size)
         to_local(self, self.train_size, self.base_size, fast_imp)
+
+
+# The state dict, presets and size multiple are MPRNet's.
+register_descriptor(ArchDescriptor('MPRNetLocal', size_multiple=MPRNET_DESCRIPTOR.size_multiple, has_stages=True,
+                                   presets=MPRNET_DESCRIPTOR.presets, infer_config=MPRNET_DESCRIPTOR.infer_config))

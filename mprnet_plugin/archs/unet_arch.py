@@ -10,6 +10,8 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
+from mprnet_plugin.archs.descriptor import ArchDescriptor, register_descriptor
+
 
 def _conv_stack(channels: int, count: int, negative_slope: float) -> nn.Sequential:
     layers = []
@@ -58,7 +60,7 @@ class PlainUNet(nn.Module):
         h, w = x.shape[-2:]
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f'PlainUNet needs height and width that are multiples of {self.size_multiple}; got '
-                             f'{h}x{w}. Pad the input first (mprnet_plugin.restore.restore pads and crops back).')
+                             f'{h}x{w}. Pad the input first (mprnet_plugin.restore pads and crops back).')
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
@@ -75,3 +77,6 @@ class PlainUNet(nn.Module):
         out = self.tail(feat)
         return out + x if self.residual else out
 
+
+
+register_descriptor(ArchDescriptor('PlainUNet', size_multiple=lambda args: 2 ** int(args.get('depth', 3))))

@@ -11,7 +11,19 @@ import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+import basicsr.test
+import basicsr.train
+
+from mprnet_plugin.checkpoints.reading import CheckpointError
 from mprnet_plugin.cli.common import UsageError, run_tool
+from mprnet_plugin.compat.basicsr import ResumeStateError, install_basicsr_fixes, normalize_local_rank_argv
+from mprnet_plugin.config.basicsr_checks import check_parsed_options, check_raw_options
+from mprnet_plugin.config.custom_imports import CustomImportError, import_custom_modules
+from mprnet_plugin.config.recipes import RecipeError, resolve_opt_argument
+from mprnet_plugin.version import __version__
+
+# The exceptions that mean bad options or files named by them (exit 2).
+LAUNCHER_USAGE_ERRORS = (UsageError, CheckpointError, ResumeStateError, RecipeError, CustomImportError)
 
 
 class _ParsedOptions:
@@ -22,9 +34,7 @@ class _ParsedOptions:
         self.opt: Optional[Dict[str, Any]] = None
 
     def __call__(self, root_path: str, is_train: bool = True) -> Any:
-        from mprnet_plugin.cli.option_checks import check_parsed_options, check_raw_options
         check_raw_options(self.argv)
-        from mprnet_plugin.registry_imports import import_custom_modules
         opt, args = self.original(root_path, is_train=is_train)
         # A lab's own networks, losses and models register on import: before anything is checked or built.
         import_custom_modules(opt.get('custom_imports'), 'option custom_imports')
@@ -38,22 +48,16 @@ class _ParsedOptions:
 def run_pipeline(pipeline_name: str, argv: Optional[List[str]] = None) -> Dict[str, Any]:
     """Run BasicSR's ``train_pipeline`` or ``test_pipeline`` with ``argv`` (default: this process's arguments);
     returns the options it parsed."""
-    import mprnet_plugin  # noqa: F401  (registers the architecture, loss, model and datasets)
-    from mprnet_plugin.compat import install_basicsr_fixes, normalize_local_rank_argv
-    from mprnet_plugin.recipes import resolve_opt_argument
-
     install_basicsr_fixes()
-    # -opt may name a packaged recipe (mprnet_plugin.recipes) as well as a file.
+    # -opt may name a packaged recipe (mprnet_plugin.config.recipes) as well as a file.
     args = resolve_opt_argument(list(sys.argv[1:] if argv is None else argv), pipeline_name, f'mprnet-{pipeline_name}')
     args = normalize_local_rank_argv(args)
     # BasicSR's parse_options reads sys.argv itself; its argparse errors then start with the command's name.
     sys.argv = [f'mprnet-{pipeline_name}'] + args
     if pipeline_name == 'train':
-        import basicsr.train as module
-        pipeline = module.train_pipeline
+        module, pipeline = basicsr.train, basicsr.train.train_pipeline
     elif pipeline_name == 'test':
-        import basicsr.test as module
-        pipeline = module.test_pipeline
+        module, pipeline = basicsr.test, basicsr.test.test_pipeline
     else:
         raise ValueError(f'unknown pipeline {pipeline_name!r}; expected train or test')
     parsed = _ParsedOptions(module.parse_options, args)
@@ -66,20 +70,10 @@ def run_pipeline(pipeline_name: str, argv: Optional[List[str]] = None) -> Dict[s
     return parsed.opt
 
 
-def launcher_usage_errors() -> tuple:
-    """The exceptions that mean bad options or files named by them (exit 2)."""
-    from mprnet_plugin.checkpoint import CheckpointError
-    from mprnet_plugin.compat import ResumeStateError
-    from mprnet_plugin.recipes import RecipeError
-    from mprnet_plugin.registry_imports import CustomImportError
-    return (UsageError, CheckpointError, ResumeStateError, RecipeError, CustomImportError)
-
-
 def launch(prog: str, body: Callable[[], None], argv: Optional[Sequence[str]]) -> int:
     """``--version`` / ``--help`` answered here, then ``body`` under the error convention of ``cli.common``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if '--version' in args:
-        from mprnet_plugin.cli.common import package_version
-        print(f'{prog} (mprnet_plugin) {package_version()}')
+        print(f'{prog} (mprnet_plugin) {__version__}')
         return 0
-    return run_tool(prog, body, usage_errors=launcher_usage_errors())
+    return run_tool(prog, body, usage_errors=LAUNCHER_USAGE_ERRORS)

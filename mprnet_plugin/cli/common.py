@@ -13,23 +13,20 @@ import sys
 import traceback
 from typing import Callable, Optional, Tuple, Type
 
+from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.version import __version__
+
 TRACEBACK_VARIABLE = 'MPRNET_TRACEBACK'
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(ValueError):
-    """A bad argument or option (exit status 2); the message names the argument, option or file."""
-
-
-def package_version() -> str:
-    """The installed mprnet_plugin version."""
-    from mprnet_plugin import __version__
-    return __version__
+# A bad argument or option (exit status 2); the message names the argument, option or file.
+UsageError = OptionError
 
 
 def add_version(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``--version`` (prints ``<tool> (mprnet_plugin) <version>``) to ``parser``; returns it."""
-    parser.add_argument('--version', action='version', version=f'{parser.prog} (mprnet_plugin) {package_version()}')
+    parser.add_argument('--version', action='version', version=f'{parser.prog} (mprnet_plugin) {__version__}')
     return parser
 
 

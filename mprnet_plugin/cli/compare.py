@@ -9,9 +9,9 @@ from typing import List, Optional
 import yaml
 
 import mprnet_plugin  # noqa: F401  (compatibility fixes and registration first)
-from mprnet_plugin.checkpoint import CheckpointError
-from mprnet_plugin.compare import CompareOptionError, load_compare_options, run_comparison
-from mprnet_plugin.recipes import RecipeError, resolve_option_file
+from mprnet_plugin.checkpoints.reading import CheckpointError
+from mprnet_plugin.tools.compare import CompareOptionError, load_compare_options, run_comparison
+from mprnet_plugin.config.recipes import RecipeError, resolve_option_file
 
 PROG = 'mprnet-compare'
 
@@ -67,7 +67,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 overrides[key] = value
         if args.iters is not None and args.iters < 0:
             raise CompareOptionError(f'--iters must be 0 or more, got {args.iters}')
-        # -opt: a file, or a packaged recipe name such as compare/demo (mprnet_plugin.recipes)
+        # -opt: a file, or a packaged recipe name such as compare/demo (mprnet_plugin.config.recipes)
         opt = load_compare_options(resolve_option_file(args.opt, 'compare'), overrides, total_iter=args.iters)
     except (CompareOptionError, RecipeError) as exc:
         return error(exc, 2)

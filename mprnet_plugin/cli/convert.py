@@ -9,8 +9,9 @@ import argparse
 import sys
 from typing import List, Optional
 
+from mprnet_plugin.checkpoints.conversion import LAYOUTS, convert_checkpoint, layout_for
+from mprnet_plugin.checkpoints.reading import CheckpointError
 from mprnet_plugin.cli.common import add_version
-from mprnet_plugin.checkpoint_convert import LAYOUTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,9 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; exit status 2 for bad arguments or an unreadable input, 1 when writing fails."""
-    from mprnet_plugin.checkpoint import CheckpointError
-    from mprnet_plugin.checkpoint_convert import convert_checkpoint, layout_for
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -23,8 +23,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import yaml
+from basicsr.metrics import calculate_psnr, calculate_ssim
 
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
+from mprnet_plugin.config.recipes import options_root
+from mprnet_plugin.data.demo_data import build_demo_dataset
+from mprnet_plugin.data.lmdb_reader import read_lmdb_images
+from mprnet_plugin.io.atomic import atomic_output, atomic_write_text
+from mprnet_plugin.io.images import read_image, write_image
 
 PROG = 'mprnet-demo'
 SEPARATOR = 6  # white pixels between the panels of a side-by-side image
@@ -76,7 +82,6 @@ def run_step(title: str, cmd: Sequence[str], cwd: Path) -> None:
 
 def read_pairs(input_lmdb: Path, target_lmdb: Path, keys: Sequence[str]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """(blurred, sharp) BGR uint8 arrays of ``keys``, read back from the demo's LMDBs."""
-    from mprnet_plugin.data.lmdb_reader import read_lmdb_images
     blurred, sharp = read_lmdb_images(input_lmdb, keys), read_lmdb_images(target_lmdb, keys)
     return {key: (blurred[key], sharp[key]) for key in keys}
 
@@ -113,15 +118,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """The demo's four steps."""
-    import mprnet_plugin  # noqa: F401  (after argument parsing: --help stays fast)
-    from basicsr.metrics import calculate_psnr, calculate_ssim
-
-    from mprnet_plugin.data.demo_data import build_demo_dataset
-    from mprnet_plugin.fileio import atomic_output, atomic_write_text
-    from mprnet_plugin.image_io import read_image, write_image
-
-    from mprnet_plugin.recipes import options_root
-
     out = Path(args.out).resolve()
     # The packaged recipes (in the wheel, or the checkout's options/demo).
     options = Path(args.options).resolve() if args.options else options_root() / 'demo'

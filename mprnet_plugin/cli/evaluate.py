@@ -16,11 +16,11 @@ from typing import List, Optional
 
 import mprnet_plugin  # noqa: F401  (the package's import installs the host fixes, registers metrics)
 from mprnet_plugin.data.lmdb_reader import is_lmdb
-from mprnet_plugin.image_io import ImageReadError
+from mprnet_plugin.io.images import ImageReadError
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS, PAPER_RESULTS
-from mprnet_plugin.metrics.folders import EvaluationError, evaluate_folders, metric_options
-from mprnet_plugin.metrics.summary import SummaryRow
-from mprnet_plugin.metrics.tables import format_console, write_per_image_csv, write_summary
+from mprnet_plugin.reporting.folders import EvaluationError, evaluate_folders, metric_options
+from mprnet_plugin.reporting.summary import SummaryRow
+from mprnet_plugin.reporting.tables import format_console, write_per_image_csv, write_summary
 
 PROG = 'mprnet-eval'
 

@@ -11,13 +11,13 @@ import math
 import os
 from typing import Optional, Sequence
 
-from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
+from mprnet_plugin.archs.descriptor import network_size_multiple
 from mprnet_plugin.archs.mprnet_local_arch import to_local
-from mprnet_plugin.checkpoint import CheckpointError, build_mprnet_from_checkpoint
+from mprnet_plugin.checkpoints import CheckpointError, build_mprnet_from_checkpoint
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.cli.local_args import add_local_arguments, local_options
-from mprnet_plugin.export import DEFAULT_OPSET, EXPORT_FORMATS, check_size, export, supported_opsets
-from mprnet_plugin.fileio import OutputConflictError, check_replaceable
+from mprnet_plugin.inference.export import DEFAULT_OPSET, EXPORT_FORMATS, check_size, export, supported_opsets
+from mprnet_plugin.io.atomic import OutputConflictError, check_replaceable
 
 PROG = 'mprnet-export'
 # Exports that differ from PyTorch by more than this fail the command (float32 reordering stays far below it).
@@ -50,9 +50,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.local_options and args.local_options['fast_imp']:
         parser.error('--fast-local cannot be exported: its sub-sampling depends on the input size; '
                      'export the exact local network (--local without --fast-local)')
-    if args.height <= 0 or args.width <= 0 or args.height % SIZE_MULTIPLE or args.width % SIZE_MULTIPLE:
-        parser.error(f'--height and --width must be positive multiples of {SIZE_MULTIPLE}; '
-                     f'got {args.height}x{args.width}')
+    if args.height <= 0 or args.width <= 0:
+        parser.error(f'--height and --width must be positive; got {args.height}x{args.width}')
     if not math.isfinite(args.tolerance) or args.tolerance < 0:
         parser.error(f'--tolerance must be a finite number >= 0; got {args.tolerance}')
     low, high = supported_opsets()
@@ -82,13 +81,17 @@ def run(args: argparse.Namespace) -> int:
     net = build_mprnet_from_checkpoint(args.weights, args.checkpoint_key)
     if args.local_options:
         to_local(net, **args.local_options)
+    multiple = network_size_multiple(net)
+    if args.height % multiple or args.width % multiple:
+        raise UsageError(f'--height and --width must be multiples of {multiple} (the network\'s size multiple); '
+                         f'got {args.height}x{args.width}')
     start = time.perf_counter()
     diff = export(net, args.output, args.format, args.height, args.width, args.dynamic, args.opset,
                   verify=not args.no_verify, tolerance=args.tolerance)
     print(f'wrote {args.format} model {args.output} ({time.perf_counter() - start:.1f} s, '
           f'{"dynamic batch/height/width" if args.dynamic or args.format == "torchscript" else "fixed size"})')
     if diff is not None:
-        h, w = check_size(args.height, args.width, args.dynamic or args.format == 'torchscript')
+        h, w = check_size(args.height, args.width, args.dynamic or args.format == 'torchscript', multiple)
         print(f'checked against PyTorch on a random 1x3x{h}x{w} input: max abs difference {diff:.3g}')
     return 0
 

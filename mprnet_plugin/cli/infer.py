@@ -19,10 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from mprnet_plugin.archs.mprnet_arch import MPRNET_PRESETS, SIZE_MULTIPLE
-from mprnet_plugin.checkpoint import CheckpointError
+from mprnet_plugin.checkpoints.reading import CheckpointError
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.cli.local_args import add_local_arguments, local_options
-from mprnet_plugin.image_io import (
+from mprnet_plugin.io.images import (
     IMAGE_EXTENSIONS,
     ImageReadError,
     is_image_file,
@@ -31,9 +31,9 @@ from mprnet_plugin.image_io import (
     storable_array,
     write_image,
 )
-from mprnet_plugin.inference import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, Restorer, check_finite,
-                                     matching_preset, same_size_batches)
-from mprnet_plugin.restore import check_tile
+from mprnet_plugin.inference.restorer import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, Restorer, check_finite,
+                                     same_size_batches)
+from mprnet_plugin.inference.tiling import check_tile
 
 logger = logging.getLogger('mprnet_plugin.infer')
 PROG = 'mprnet-infer'
@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
                                         overlap=args.tile_overlap, precision=args.precision, batch=args.batch,
                                         key=args.checkpoint_key, fallback_tile=args.fallback_tile,
                                         notify=logger.warning, local=args.local_options or False)
-    preset = matching_preset(restorer.config)
+    preset = restorer.preset
     widths = {k: restorer.config[k] for k in ('n_feat', 'scale_unetfeats', 'scale_orsnetfeats')}
     logger.info('checkpoint %s: MPRNet%s %s (%s preset), task %s, device %s, precision %s, %s', args.weights,
                 '-Local' if restorer.local else '', widths, preset or 'custom', args.task or preset or 'unlabelled',

@@ -19,8 +19,8 @@ import torch
 
 from mprnet_plugin.cli.common import add_version
 from mprnet_plugin.archs.grad_checkpointing import parse_grad_checkpointing
-from mprnet_plugin.devices import resolve_device
-from mprnet_plugin.train_memory import (GIB, LEVELS, PAPER_TOTAL_BATCH, USABLE_FRACTION, Plan, StepMeasurement,
+from mprnet_plugin.runtime.devices import resolve_device
+from mprnet_plugin.tools.train_memory import (GIB, LEVELS, PAPER_TOTAL_BATCH, USABLE_FRACTION, Plan, StepMeasurement,
                                         TrainSettings, build_network, build_pixel_loss, measure_training_step,
                                         plan_fits, read_train_settings)
 

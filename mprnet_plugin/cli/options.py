@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from mprnet_plugin.cli.common import add_version
-from mprnet_plugin.recipes import GROUPS, RecipeError, description, find_recipe, recipes
+from mprnet_plugin.config.recipes import GROUPS, RecipeError, description, find_recipe, recipes
+from mprnet_plugin.io.atomic import atomic_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +47,6 @@ def list_recipes(group: Optional[str]) -> None:
 
 def copy_recipe(name: str, dest: str, force: bool) -> Path:
     """Copy the recipe ``name`` to ``dest`` (a file, or a folder to put it in); returns the file written."""
-    from mprnet_plugin.fileio import atomic_output
-
     source = find_recipe(name)
     target = Path(dest)
     if target.is_dir():

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from mprnet_plugin.cli.common import add_version, report_error, traceback_wanted
 from mprnet_plugin.data.pairing import CountMismatchWarning
+from mprnet_plugin.data.prep import PrepOptions, prepare_dataset
 
 DATASET_HELP = {
     'gopro': 'GOPRO_Large: train/{input,target}_crops.lmdb (crop 512, step 256) and test/{input,target}.lmdb',
@@ -55,7 +56,6 @@ def main(argv: Optional[List[str]] = None, dataset: Optional[str] = None) -> int
     args = parser.parse_args(argv)
     dataset = dataset or args.dataset
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s', stream=sys.stderr)
-    from mprnet_plugin.data.prep import PrepOptions, prepare_dataset
     problem = None
     if args.dst is None and dataset != 'dnd':
         problem = '--dst is required'

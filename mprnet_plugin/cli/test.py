@@ -11,13 +11,13 @@ import sys
 from typing import List, Optional
 
 from mprnet_plugin.cli.basicsr_launcher import launch, run_pipeline
+from mprnet_plugin.reporting.summary import summarize_test_run
 
 PROG = 'mprnet-test'
 
 
 def run_and_summarize(argv: Optional[List[str]] = None) -> None:
     """Test, then (on rank 0) print and write the summary table of the parsed options' test sets."""
-    from mprnet_plugin.metrics.summary import summarize_test_run
     opt = run_pipeline('test', argv)
     if opt['rank'] == 0:
         summarize_test_run(opt)

@@ -10,7 +10,7 @@ import numpy as np
 
 from mprnet_plugin.data.dnd_dataset import DND_CROPS_PER_IMAGE, DND_IMAGES, parse_dnd_key
 from mprnet_plugin.data.pairing import CountMismatchError, CountMismatchWarning
-from mprnet_plugin.fileio import atomic_output
+from mprnet_plugin.io.atomic import atomic_output
 
 PathLike = Union[str, os.PathLike]
 EVAL_VERSION = '1.0'

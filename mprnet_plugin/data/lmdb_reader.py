@@ -10,7 +10,7 @@ import lmdb
 import numpy as np
 
 from mprnet_plugin.data.lmdb_writer import META_INFO_NAME
-from mprnet_plugin.image_io import decode_image
+from mprnet_plugin.io.images import decode_image
 
 PathLike = Union[str, os.PathLike]
 _envs: Dict[str, lmdb.Environment] = {}  # one read-only environment per LMDB and process

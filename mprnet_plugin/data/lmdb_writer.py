@@ -25,8 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from mprnet_plugin.data.crop_grid import crop_boxes
-from mprnet_plugin.fileio import atomic_output
-from mprnet_plugin.image_io import encode_image, read_image
+from mprnet_plugin.io.atomic import atomic_output
+from mprnet_plugin.io.images import encode_image, read_image
 
 logger = logging.getLogger('mprnet_plugin.prep')
 PathLike = Union[str, os.PathLike]

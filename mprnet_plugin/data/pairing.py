@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from mprnet_plugin.image_io import is_image_file
+from mprnet_plugin.io.images import is_image_file
 
 PathLike = Union[str, os.PathLike]
 Pair = Tuple[str, Path, Path]

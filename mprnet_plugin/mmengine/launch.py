@@ -9,10 +9,10 @@ from typing import Any, Dict, Optional
 import torch
 from mmengine.config import Config, DictAction
 
-from mprnet_plugin.compat import init_mmengine_cpu_distributed
-from mprnet_plugin.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
+from mprnet_plugin.compat.mmengine import apply_mmengine_fixes
+from mprnet_plugin.runtime.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
 from mprnet_plugin.mmengine.runner import MPRNetRunner
-from mprnet_plugin.recipes import resolve_option_file
+from mprnet_plugin.config.recipes import resolve_option_file
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 
@@ -33,7 +33,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 def load_config(args: argparse.Namespace) -> Config:
     """The config file with ``--cfg-options``, ``--work-dir`` and ``--launcher`` applied."""
-    args.config = resolve_option_file(args.config, 'mmengine')  # a path, or a packaged name (mprnet_plugin.recipes)
+    args.config = resolve_option_file(args.config, 'mmengine')  # a path, or a packaged name (config.recipes)
     if args.local_rank is not None:
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = Config.fromfile(args.config)
@@ -50,11 +50,7 @@ def load_config(args: argparse.Namespace) -> Config:
 def build_runner(cfg: Config) -> MPRNetRunner:
     """A Runner for ``cfg``, after the fixes MMEngine 0.10.7 needs on today's torch and on CPU-only machines."""
     # Before the Runner starts: on CPU its own distributed start-up would call torch.cuda.set_device.
-    if cfg.launcher != 'none':
-        backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend')
-        init_mmengine_cpu_distributed(cfg.launcher, 'gloo' if backend in (None, 'nccl') else backend)
-        if cfg.get('model_wrapper_cfg') is None:
-            cfg.model_wrapper_cfg = dict(type='AnyDeviceDistributedDataParallel')
+    apply_mmengine_fixes(cfg)
     # CPU runs: keep freed activations in the heap instead of page-faulting them back every step (cpu_heap.py).
     if parse_keep_cpu_heap(cfg.get('keep_cpu_heap', True), 'keep_cpu_heap') and not torch.cuda.is_available():
         keep_cpu_heap()

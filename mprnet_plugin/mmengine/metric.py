@@ -11,7 +11,7 @@ from mmengine.registry import METRICS
 from torch import Tensor
 
 from basicsr.utils.registry import METRIC_REGISTRY
-from mprnet_plugin.image_io import write_image
+from mprnet_plugin.io.images import write_image
 from mprnet_plugin.metrics.scoring import ScoringError, metric_image, score_images, takes_unrounded
 
 # The optional ``input`` key of a metric: it must agree with the one rule (``scoring.takes_unrounded``).

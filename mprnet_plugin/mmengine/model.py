@@ -11,9 +11,9 @@ from mmengine.registry import MODELS
 from torch import Tensor
 
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
-from mprnet_plugin.checkpoint_fit import fit_checkpoint
+from mprnet_plugin.checkpoints.fitting import fit_checkpoint
 from mprnet_plugin.losses.stage_outputs import stage_loss_terms
-from mprnet_plugin.restore import restore
+from mprnet_plugin.inference.tiling import restore
 from mprnet_plugin.training.batch_augment import parse_saturation_option, saturation_jitter
 from mprnet_plugin.training.identity_init import zero_residual_outputs
 
@@ -37,7 +37,7 @@ class MPRNetRestorer(BaseModel):
     accumulation is MMEngine's own: ``optim_wrapper=dict(..., accumulative_counts=N)``.
 
     The network is kept in the attribute ``generator``: MMEngine checkpoints then hold ``generator.*`` keys, which
-    ``mprnet_plugin.checkpoint`` strips, so ``mprnet-infer`` and the BasicSR side load them directly.
+    ``mprnet_plugin.checkpoints.reading`` strips, so ``mprnet-infer`` and the BasicSR side load them directly.
 
     Args:
         generator: network config, e.g. ``dict(type='MPRNet', preset='deblurring')``.
@@ -45,7 +45,7 @@ class MPRNetRestorer(BaseModel):
             per term and stage, any other loss per stage (``loss_pix_<i>``).
         data_preprocessor: default ``RestorationDataPreprocessor``.
         tile / tile_overlap / tile_batch: restore validation images in tiles (None: whole images, padded to 8).
-        pretrained / pretrained_key: weights to start from, in any layout ``mprnet_plugin.checkpoint`` reads;
+        pretrained / pretrained_key: weights to start from, in any layout ``mprnet_plugin.checkpoints.reading`` reads;
             ``pretrained_strict=False`` loads the weights that fit and warns about the rest.
         identity_init: without ``pretrained``, zero the layers that add each stage's residual to its input image, so
             training starts from the identity (as the BasicSR side's ``train.identity_init``; for short schedules).

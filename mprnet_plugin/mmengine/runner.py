@@ -15,8 +15,8 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from torch import nn
 
-from mprnet_plugin.checkpoint import load_mprnet_checkpoint, read_checkpoint
-from mprnet_plugin.compat import mmengine_checkpoint_safe_globals
+from mprnet_plugin.checkpoints import load_mprnet_checkpoint, read_checkpoint
+from mprnet_plugin.checkpoints.safe_loading import mmengine_checkpoint_safe_globals
 
 
 @RUNNERS.register_module()

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from mprnet_plugin.fileio import atomic_write_text
+from mprnet_plugin.io.atomic import atomic_write_text
 from mprnet_plugin.mmengine.launch import base_parser, is_main_process, load_config, run
 
 

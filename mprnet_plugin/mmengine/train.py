@@ -12,8 +12,8 @@ from typing import List, Optional
 from mmengine.config import Config
 
 from mprnet_plugin.mmengine.launch import base_parser, load_config, run
+from mprnet_plugin.runtime.precision import AMP_DTYPES, dtype_name
 
-AMP_DTYPES = {'bf16': 'bfloat16', 'fp16': 'float16'}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -35,7 +35,7 @@ def use_amp(cfg: Config, amp: str) -> None:
         raise ValueError(f'--amp {amp} needs a CUDA device, and torch sees none; drop --amp to train in float32 on '
                          'the CPU')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.dtype = AMP_DTYPES[amp]
+    cfg.optim_wrapper.dtype = dtype_name(AMP_DTYPES[amp])
 
 
 def main(argv: Optional[List[str]] = None) -> None:

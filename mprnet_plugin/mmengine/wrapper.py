@@ -7,7 +7,7 @@ from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
-from mprnet_plugin.compat import ddp_device_ids
+from mprnet_plugin.runtime.distributed import ddp_device_ids
 
 
 @MODEL_WRAPPERS.register_module()

@@ -4,7 +4,7 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
 
 * training on every stage output with ``train.pixel_opt`` (``MPRNetLoss`` by default), each stage's term logged; a
   network with one output trains as one stage, exactly as SRModel would;
-* validation and testing on output 0 through ``mprnet_plugin.restore.restore``: any image size (reflect-padded to a
+* validation and testing on output 0 through ``inference.tiling.restore``: any image size (reflect-padded to a
   multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``);
 * the authors' saturation jitter (``train.saturation_jitter``) and MixUp (``train.mixup``) on each batch;
 * gradient accumulation (``train.grad_accumulation``), EMA that also starts from the authors' checkpoints
@@ -30,15 +30,16 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mprnet_plugin.checkpoint_fit import fit_checkpoint
-from mprnet_plugin.checkpoint_convert import save_safetensors_copy
-from mprnet_plugin.fileio import atomic_output, atomic_write_bytes
-from mprnet_plugin.image_io import write_image
+from mprnet_plugin.checkpoints.fitting import fit_checkpoint
+from mprnet_plugin.checkpoints.conversion import save_safetensors_copy
+from mprnet_plugin.io.atomic import atomic_output, atomic_write_bytes
+from mprnet_plugin.io.images import write_image
 from mprnet_plugin.models.mprnet_training import MPRNetTrainingMixin
-from mprnet_plugin.models.options import parse_amp_option, parse_tile_option
-from mprnet_plugin.metrics.records import write_metric_record
+from mprnet_plugin.config.model_options import parse_amp_option, parse_tile_option
+from mprnet_plugin.reporting.records import write_metric_record
 from mprnet_plugin.metrics.scoring import ScoringError, mean_metrics, score_images, takes_unrounded
-from mprnet_plugin.restore import restore
+from mprnet_plugin.inference.tiling import restore
+from mprnet_plugin.version import __version__
 
 
 @MODEL_REGISTRY.register()
@@ -46,8 +47,6 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
     """BasicSR model for MPRNet: multi-stage loss in training, output 0 (padded, optionally tiled) at test."""
 
     def __init__(self, opt: Dict[str, Any]) -> None:
-        from mprnet_plugin import __version__  # the package imports this module before it sets its version
-
         get_root_logger().info(f'mprnet_plugin {__version__}')
         if opt['num_gpu'] != 0 and not torch.cuda.is_available():
             raise ValueError(f"num_gpu: {opt['num_gpu']} but torch sees no CUDA device; set num_gpu: 0 to run on "
@@ -65,7 +64,7 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
                      param_key: Optional[str] = 'params') -> None:
         """Load weights from any checkpoint layout (authors', BasicSR, MMEngine, bare) into ``net``.
 
-        ``mprnet_plugin.checkpoint_fit`` decides: a standard key the file lacks (``params_ema`` in an authors'
+        ``mprnet_plugin.checkpoints.fitting`` decides: a standard key the file lacks (``params_ema`` in an authors'
         checkpoint) falls back to the weights it holds; not strict loads what fits and warns about the rest.
         """
         logger = get_root_logger()

@@ -16,9 +16,10 @@ from basicsr.losses import build_loss
 from basicsr.utils import get_root_logger
 from torch import Tensor, nn
 
-from mprnet_plugin.checkpoint import read_checkpoint
-from mprnet_plugin.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
-from mprnet_plugin.models.options import parse_compile_option, parse_grad_accumulation_option, parse_grad_clip_option
+from mprnet_plugin.checkpoints.reading import read_checkpoint
+from mprnet_plugin.runtime.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
+from mprnet_plugin.config.model_options import (parse_compile_option, parse_grad_accumulation_option,
+                                                 parse_grad_clip_option)
 from mprnet_plugin.training.batch_augment import mixup, parse_mixup_option, parse_saturation_option, saturation_jitter
 from mprnet_plugin.training.identity_init import zero_residual_outputs
 from mprnet_plugin.training.lr_scheduler import build_scheduler

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 from mprnet_plugin.data.pairing import Pair, PairingError, index_by_key, list_images, require_dir
 from mprnet_plugin.data.prep.common import PrepOptions, PrepResult, paired_stage
-from mprnet_plugin.fileio import atomic_write_text
+from mprnet_plugin.io.atomic import atomic_write_text
 
 SPLITS = ('test',)
 PUBLISHED_TEST_PAIRS = 2025

@@ -1,0 +1,1 @@
+"""Options: the option-file loader and checks, the packaged recipes, custom imports, option errors."""

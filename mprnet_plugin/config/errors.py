@@ -1,0 +1,5 @@
+"""The error every option check raises; the commands answer it with one line and exit status 2."""
+
+
+class OptionError(ValueError):
+    """A bad option value: the message names the option path, what was found and what was expected; exit 2."""

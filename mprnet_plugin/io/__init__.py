@@ -1,0 +1,1 @@
+"""Image files (``images``: read, decode, encode, write, array <-> tensor) and atomic outputs (``atomic``)."""

@@ -1,0 +1,1 @@
+"""Tools around the network: comparison with other restorers, profiling, training-memory measurement."""

@@ -1,0 +1,1 @@
+"""Declared option schemas, checked before any work starts."""

@@ -95,7 +95,7 @@ class DatasetOptions(Section):
     num_prefetch_queue: V(Int(ge=1)) = doc('Batches prefetched with prefetch_mode: cpu.', 1)
     pin_memory: V(Bool()) = doc('Pinned host memory (needed by prefetch_mode: cuda).', False)
     persistent_workers: V(Bool()) = doc('Keep the loader workers between epochs.', False)
-    num_frame: V(Int(ge=1)) = doc('Frames per video sample.')
+    num_frame: V(Int(ge=-1)) = doc('Frames per video sample; -1: whole sequences (BasicSR\'s recurrent video files).')
     interval_list: V(ListOf(Int(ge=1))) = doc('Frame intervals sampled for video training.')
     random_reverse: V(Bool()) = doc('Randomly reverse the frame order.')
     val_partition: V(Text()) = doc('REDS validation partition (REDS4 or official).')
@@ -390,9 +390,9 @@ class BasicSROptions(Section):
     gray_noise_prob2: V(Number(ge=0, le=1)) = doc('Real-ESRGAN: second grey noise probability.')
     jpeg_range2: V(ListOf(Number(ge=0, le=100), length=2)) = doc('Real-ESRGAN: second JPEG quality range.')
     # Old BasicSR test files put these at the top level, where nothing reads them (a warning says so).
-    crop_border: V(Int(ge=0)) = doc('Not read here: BasicSR reads val.metrics.<name>.crop_border.')
+    crop_border: V(Int(ge=0, null=True)) = doc('Not read here: BasicSR reads val.metrics.<name>.crop_border.')
     suffix: V(Text(null=True)) = doc('Not read here: BasicSR reads val.suffix.')
-    save_img: V(Bool()) = doc('Not read here: BasicSR reads val.save_img.')
+    save_img: V(Bool(null=True)) = doc('Not read here: BasicSR reads val.save_img.')
 
 
 # Top-level keys declared only because BasicSR's own old files carry them; nothing reads them there.

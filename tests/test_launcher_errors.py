@@ -52,9 +52,9 @@ def set_in(path: str, value):
 # Through the real command in a subprocess: one stderr line naming the option or file, exit 2, no traceback.
 SUBPROCESS_CASES = {
     'empty': (None, "is empty; expected a mapping"),
-    'unknown_network': (set_in('network_g.type', 'MPRNett'), "network_g.type: 'MPRNett' is not a registered"),
-    'lr_text': (set_in('train.optim_g.lr', 'fast'), "train.optim_g.lr: 'fast' is str; expected a number"),
-    'bad_tile': (lambda opt: opt['val'].update(tile={'size': 30}), 'val.tile.size must be a positive multiple of 8'),
+    'unknown_network': (set_in('network_g.type', 'MPRNett'), "network_g.type: 'MPRNett' (text) is not a registered network (did you mean MPRNet?)"),
+    'lr_text': (set_in('train.optim_g.lr', 'fast'), "train.optim_g.lr: 'fast' (text); expected a number"),
+    'bad_tile': (lambda opt: opt['val'].update(tile={'size': 30}), 'val.tile.size: 30; expected a positive multiple of 8'),
 }
 
 
@@ -82,12 +82,15 @@ def test_the_traceback_is_there_when_asked_for(workspace):
 # The same checks in this process (cheaper), for the other classes of mistakes.
 IN_PROCESS_CASES = {
     'list': (None, 'is a list; expected a mapping'),
-    'unknown_loss': (set_in('train.pixel_opt.type', 'NoLoss'), "train.pixel_opt.type: 'NoLoss' is not a registered"),
+    'unknown_loss': (set_in('train.pixel_opt.type', 'NoLoss'), "train.pixel_opt.type: 'NoLoss' (text) is not a registered loss"),
     'total_iter_text': (set_in('train.total_iter', '1e3'), 'YAML reads 1e-4 as text'),
     'num_gpu': (set_in('num_gpu', 64), 'num_gpu: 64, but torch sees'),
     'missing_dataroot': (set_in('datasets.train.dataroot_gt', 'nowhere/target'), "'nowhere/target' does not exist"),
     'batch_text': (set_in('datasets.train.batch_size_per_gpu', 'four'), 'batch_size_per_gpu'),
     'names_differ': (None, "must hold the same file names; '001.png' is in dataroot_gt only"),
+    # The tile multiple is the network's own (a depth-4 U-Net halves four times), not MPRNet's 8.
+    'tile_unet': (lambda opt: (opt.update(network_g={'type': 'PlainUNet', 'depth': 4, 'base_channels': 4}),
+                               opt['val'].update(tile=24)), 'val.tile: 24; expected a positive multiple of 16'),
 }
 
 
@@ -166,7 +169,7 @@ def test_testing_random_weights_must_be_asked_for(workspace, monkeypatch, capsys
             'tiny_test', workspace / 'train' / 'input', workspace / 'train' / 'target', 'test')})
     write_yml(workspace / 'random.yml', test_opt)
     assert test_cli.main(['-opt', 'random.yml']) == 2
-    assert 'path.pretrain_network_g is empty' in capsys.readouterr().err
+    assert 'path.pretrain_network_g: null; expected the checkpoint to test' in capsys.readouterr().err
     assert not (workspace / 'results' / 'random').exists()
     test_opt['path']['allow_random_weights'] = True
     write_yml(workspace / 'random.yml', test_opt)

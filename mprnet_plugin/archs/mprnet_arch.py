@@ -25,7 +25,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 
 from .descriptor import ArchDescriptor, register_descriptor
 from .fused_ops import PReLU, conv_add, conv_prelu, set_module_fused_ops
-from .mprnet_config import MPRNET_PRESETS, infer_mprnet_config  # noqa: F401  (part of this module's API)
+from .mprnet_config import MPRNET_PRESETS, check_mprnet_arguments, infer_mprnet_config  # noqa: F401  (its API)
 from .grad_checkpointing import checkpointable, parse_grad_checkpointing, run_checkpointed
 
 # The whole network down-samples each quarter twice: height and width must be multiples of this.
@@ -306,22 +306,11 @@ class MPRNet(nn.Module):
                  kernel_size: int = 3, reduction: int = 4, bias: bool = False, preset: str = 'deblurring',
                  channels_last: bool = True, grad_checkpointing: Union[bool, str] = False,
                  fused_ops: bool = True) -> None:
+        widths = check_mprnet_arguments(in_c, out_c, n_feat, scale_unetfeats, scale_orsnetfeats, num_cab, kernel_size,
+                                        reduction, bias, preset, channels_last, grad_checkpointing, fused_ops)
         super().__init__()
         level = parse_grad_checkpointing(grad_checkpointing, 'MPRNet: grad_checkpointing')
-        if preset not in MPRNET_PRESETS:
-            raise ValueError(f'MPRNet: unknown preset {preset!r}; expected one of {sorted(MPRNET_PRESETS)}')
-        if in_c != out_c:
-            raise ValueError(f'MPRNet: in_c ({in_c}) must equal out_c ({out_c}): every stage adds its input image')
-        widths = dict(MPRNET_PRESETS[preset])
-        for key, value in (('n_feat', n_feat), ('scale_unetfeats', scale_unetfeats),
-                           ('scale_orsnetfeats', scale_orsnetfeats)):
-            if value is not None:
-                widths[key] = value
         n, s, o = widths['n_feat'], widths['scale_unetfeats'], widths['scale_orsnetfeats']
-        for key, value in (('in_c', in_c), ('n_feat', n), ('scale_unetfeats', s), ('scale_orsnetfeats', o),
-                           ('num_cab', num_cab), ('kernel_size', kernel_size), ('reduction', reduction)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f'MPRNet: {key} must be a positive integer; got {value!r}')
         self.in_c, self.out_c, self.channels_last = in_c, out_c, channels_last
         self.config = dict(in_c=in_c, out_c=out_c, n_feat=n, scale_unetfeats=s, scale_orsnetfeats=o,
                            num_cab=num_cab, kernel_size=kernel_size, reduction=reduction, bias=bias)
@@ -341,8 +330,6 @@ class MPRNet(nn.Module):
         self.concat23 = conv(2 * n, n + o, k, bias)
         self.tail = conv(n + o, out_c, k, bias)
         self.set_grad_checkpointing(level)
-        if not isinstance(fused_ops, bool):
-            raise ValueError(f'MPRNet: fused_ops must be true or false; got {fused_ops!r}')
         self.set_fused_ops(fused_ops)
 
     def set_fused_ops(self, enabled: bool = True) -> None:

@@ -17,8 +17,8 @@ import basicsr.train
 from mprnet_plugin.checkpoints.reading import CheckpointError
 from mprnet_plugin.cli.common import UsageError, run_tool
 from mprnet_plugin.compat.basicsr import ResumeStateError, install_basicsr_fixes, normalize_local_rank_argv
-from mprnet_plugin.config.basicsr_checks import check_parsed_options, check_raw_options
-from mprnet_plugin.config.custom_imports import CustomImportError, import_custom_modules
+from mprnet_plugin.config.basicsr_checks import check_option_file
+from mprnet_plugin.config.custom_imports import CustomImportError
 from mprnet_plugin.config.recipes import RecipeError, resolve_opt_argument
 from mprnet_plugin.version import __version__
 
@@ -29,16 +29,16 @@ LAUNCHER_USAGE_ERRORS = (UsageError, CheckpointError, ResumeStateError, RecipeEr
 class _ParsedOptions:
     """BasicSR's ``parse_options``, checked before and after, remembering the options it returned."""
 
-    def __init__(self, original: Callable, argv: Sequence[str]) -> None:
-        self.original, self.argv = original, list(argv)
+    def __init__(self, original: Callable, argv: Sequence[str], prog: str) -> None:
+        self.original, self.argv, self.prog = original, list(argv), prog
         self.opt: Optional[Dict[str, Any]] = None
 
     def __call__(self, root_path: str, is_train: bool = True) -> Any:
-        check_raw_options(self.argv)
+        # Every option is checked before BasicSR parses the file (which may start a process group).
+        for line in check_option_file(self.argv, testing=not is_train):
+            if int(os.environ.get('RANK', '0')) == 0:
+                print(f'{self.prog}: warning: {line}', file=sys.stderr, flush=True)
         opt, args = self.original(root_path, is_train=is_train)
-        # A lab's own networks, losses and models register on import: before anything is checked or built.
-        import_custom_modules(opt.get('custom_imports'), 'option custom_imports')
-        check_parsed_options(opt, testing=not is_train)
         # BasicSR makes a folder of every path.* entry it does not know; this one is a switch, read above.
         opt['path'].pop('allow_random_weights', None)
         self.opt = opt
@@ -60,7 +60,7 @@ def run_pipeline(pipeline_name: str, argv: Optional[List[str]] = None) -> Dict[s
         module, pipeline = basicsr.test, basicsr.test.test_pipeline
     else:
         raise ValueError(f'unknown pipeline {pipeline_name!r}; expected train or test')
-    parsed = _ParsedOptions(module.parse_options, args)
+    parsed = _ParsedOptions(module.parse_options, args, f'mprnet-{pipeline_name}')
     module.parse_options = parsed
     try:
         pipeline(os.getcwd())

@@ -52,9 +52,11 @@ def set_in(path: str, value):
 # Through the real command in a subprocess: one stderr line naming the option or file, exit 2, no traceback.
 SUBPROCESS_CASES = {
     'empty': (None, "is empty; expected a mapping"),
-    'unknown_network': (set_in('network_g.type', 'MPRNett'), "network_g.type: 'MPRNett' (text) is not a registered network (did you mean MPRNet?)"),
+    'unknown_network': (set_in('network_g.type', 'MPRNett'),
+                        "network_g.type: 'MPRNett' (text) is not a registered network (did you mean MPRNet?)"),
     'lr_text': (set_in('train.optim_g.lr', 'fast'), "train.optim_g.lr: 'fast' (text); expected a number"),
-    'bad_tile': (lambda opt: opt['val'].update(tile={'size': 30}), 'val.tile.size: 30; expected a positive multiple of 8'),
+    'bad_tile': (lambda opt: opt['val'].update(tile={'size': 30}),
+                 'val.tile.size: 30; expected a positive multiple of 8'),
 }
 
 
@@ -82,7 +84,8 @@ def test_the_traceback_is_there_when_asked_for(workspace):
 # The same checks in this process (cheaper), for the other classes of mistakes.
 IN_PROCESS_CASES = {
     'list': (None, 'is a list; expected a mapping'),
-    'unknown_loss': (set_in('train.pixel_opt.type', 'NoLoss'), "train.pixel_opt.type: 'NoLoss' (text) is not a registered loss"),
+    'unknown_loss': (set_in('train.pixel_opt.type', 'NoLoss'),
+                     "train.pixel_opt.type: 'NoLoss' (text) is not a registered loss"),
     'total_iter_text': (set_in('train.total_iter', '1e3'), 'YAML reads 1e-4 as text'),
     'num_gpu': (set_in('num_gpu', 64), 'num_gpu: 64, but torch sees'),
     'missing_dataroot': (set_in('datasets.train.dataroot_gt', 'nowhere/target'), "'nowhere/target' does not exist"),

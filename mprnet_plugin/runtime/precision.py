@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager, Dict, Optional
+from typing import ContextManager, Dict, Optional, Tuple
 
 import torch
 
@@ -25,3 +25,26 @@ def autocast(device: torch.device, precision: str) -> ContextManager[None]:
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+# CPU flags (Linux /proc/cpuinfo) that mean bf16 arithmetic runs natively: AVX512-BF16 and AMX on x86, BF16 on Arm.
+NATIVE_BF16_FLAGS = ('avx512_bf16', 'amx_bf16', 'bf16')
+
+
+def cpu_flags() -> Tuple[str, ...]:
+    """The CPU's feature flags as Linux reports them (empty where /proc/cpuinfo is not there)."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as fh:
+            for line in fh:
+                key, _, value = line.partition(':')
+                if key.strip() in ('flags', 'Features'):
+                    return tuple(value.split())
+    except OSError:
+        pass
+    return ()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (otherwise bf16 autocast on the CPU runs, but slowly)."""
+    flags = set(cpu_flags())
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)

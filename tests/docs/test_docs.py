@@ -51,8 +51,7 @@ def prose_lines(text: str) -> List[str]:
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading: markup and punctuation dropped, lower case, spaces to '-'."""
     text = re.sub(r'\[([^\]]*)\]\([^)]*\)', r'\1', heading)  # a link in a heading keeps its text
-    text = re.sub(r'<[^>]+>', '', text).lower()
-    text = re.sub(r'[^\w\- ]', '', text)
+    text = re.sub(r'[^\w\- ]', '', text.lower())
     return text.replace(' ', '-')
 
 

@@ -37,6 +37,7 @@ def small_net(request):
     return request.param, build_network({'type': request.param, **SMALL_SETTINGS[request.param]})
 
 
+@pytest.mark.slow
 def test_forward_and_backward_reach_every_parameter(small_net):
     name, net = small_net
     multiple = network_size_multiple(net)
@@ -49,6 +50,7 @@ def test_forward_and_backward_reach_every_parameter(small_net):
     assert not missing, f'{name}: no finite gradient for {missing[:5]}'
 
 
+@pytest.mark.slow
 def test_any_size_restores_through_the_padding(small_net):
     name, net = small_net
     x = torch.rand(1, 3, 37, 53)  # no multiple of anything
@@ -58,6 +60,7 @@ def test_any_size_restores_through_the_padding(small_net):
     assert out.shape == tiled.shape == x.shape and torch.isfinite(out).all(), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fmt', ['onnx', 'torchscript'])
 def test_export_matches_pytorch_at_another_size(small_net, tmp_path, fmt):
     name, net = small_net

@@ -112,6 +112,7 @@ def test_prelu_backward_passes_gradcheck():
     assert torch.autograd.gradcheck(fused_ops.prelu, (x.contiguous(memory_format=torch.channels_last), weight))
 
 
+@pytest.mark.slow
 def test_keep_cpu_heap_stops_large_tensors_from_page_faulting():
     # In a fresh process: after one warm-up round, reallocating large tensors of varied sizes faults no new pages.
     code = textwrap.dedent('''
@@ -168,6 +169,7 @@ def test_a_network_switched_off_never_fuses():
         assert can_fuse_conv(x, conv) == fused_ops._FUSED_CONV
 
 
+@pytest.mark.slow
 @needs_fused_conv
 def test_the_environment_variable_turns_the_fused_path_off():
     script = textwrap.dedent(f'''

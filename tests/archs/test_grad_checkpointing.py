@@ -35,6 +35,7 @@ class _CountCheckpoints:
         monkeypatch.setattr(gc_module, 'checkpoint', counting)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('channels_last', [True, False])
 @pytest.mark.parametrize('level', [True, 'cab', 'stage'])
 def test_outputs_loss_and_every_gradient_equal_without_checkpointing(level, channels_last):
@@ -100,6 +101,7 @@ def _saved_bytes(net, x) -> int:
     return sum(saved.values())
 
 
+@pytest.mark.slow
 def test_checkpointing_keeps_fewer_activations():
     x = torch.rand(1, 3, 64, 64)
     none, cab, stage = (_saved_bytes(_net(level), x) for level in (False, 'cab', 'stage'))
@@ -110,6 +112,7 @@ def test_checkpointing_keeps_fewer_activations():
     assert stage * 4 < none
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('value', ['CAB', 'full', 1, 0, 'true', ['cab']])
 def test_invalid_value_is_refused(value):
     with pytest.raises(ValueError, match=r"grad_checkpointing: expected false, true, 'cab' or 'stage'") as info:
@@ -124,6 +127,7 @@ def test_state_dict_is_the_same_with_checkpointing():
     _net(False).load_state_dict(_net('cab').state_dict(), strict=True)
 
 
+@pytest.mark.slow
 def test_autocast_is_replayed_in_the_recomputation():
     x, gt = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     results = []
@@ -137,6 +141,7 @@ def test_autocast_is_replayed_in_the_recomputation():
         torch.testing.assert_close(grad, results[0][name], msg=name)
 
 
+@pytest.mark.slow
 def test_ddp_gradients_equal_without_checkpointing(tmp_path):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -153,6 +158,7 @@ def test_ddp_gradients_equal_without_checkpointing(tmp_path):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_compiled_block_gives_the_eager_gradients():
     torch.manual_seed(0)
     block = ChannelAttentionBlock(8, 3, 4, False, torch.nn.PReLU()).train()

@@ -38,6 +38,7 @@ def test_reproduces_reference_outputs(reference_vector):
     assert sum(p.numel() for p in net.parameters()) == ref['num_parameters']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('preset', sorted(MPRNET_PRESETS))
 def test_state_dict_matches_published_checkpoint(preset, reference_dir):
     listing = read_listing(reference_dir / f'mprnet_{preset}_state_dict.txt')
@@ -83,6 +84,7 @@ def test_batched_patches_equal_per_patch_computation():
             assert torch.allclose(a, b, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_training_gradients_equal_per_patch_computation():
     # The training path (autograd: no fused convolutions, the custom PReLU backward, addcmul gates) against the
     # literal per-patch network with torch's own PReLU.
@@ -104,6 +106,7 @@ def test_training_gradients_equal_per_patch_computation():
         torch.testing.assert_close(p.grad, want, atol=1e-5, rtol=1e-3, msg=lambda m: f'{name}: {m}')
 
 
+@pytest.mark.slow
 def test_channels_last_input_and_memory_format_setting_do_not_change_outputs():
     a = MPRNet(**TINY_MPRNET).eval()
     b = MPRNet(**TINY_MPRNET, channels_last=False).eval()
@@ -142,6 +145,7 @@ def test_bad_input_shapes_get_clear_errors(shape, match):
         MPRNet(**TINY_MPRNET)(torch.rand(*shape))
 
 
+@pytest.mark.slow
 def test_deblurring_preset_cpu_smoke():
     net = MPRNet(preset='deblurring').eval()
     with torch.no_grad():

@@ -93,6 +93,7 @@ def _reference_4k(x, window):
     return (s[..., k1:, k2:] + s[..., :-k1, :-k2] - s[..., :-k1, k2:] - s[..., k1:, :-k2]) / (k1 * k2)
 
 
+@pytest.mark.slow
 def test_integral_image_is_accurate_on_a_4k_map_in_fp32():
     x, window = _large_map(), (384, 576)
     expected = _reference_4k(x, window)
@@ -104,6 +105,7 @@ def test_integral_image_is_accurate_on_a_4k_map_in_fp32():
     assert (naive.double() - expected).abs().max() > 20 * error
 
 
+@pytest.mark.slow
 def test_integral_image_is_accurate_under_bf16_autocast():
     x, window = _large_map(torch.bfloat16), (384, 576)
     expected = _reference_4k(x, window)
@@ -127,6 +129,7 @@ def _sensitive(net):
     return net
 
 
+@pytest.mark.slow
 def test_windows_follow_each_module_feature_size():
     net = _tiny()
     square = local_windows(net, 256, 384)
@@ -157,6 +160,7 @@ def test_size_arguments():
         resolve_sizes(64, -3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('size', [(32, 32), (24, 32), (16, 8)])
 def test_equals_mprnet_at_and_below_the_training_size(size):
     net = _tiny()
@@ -168,6 +172,7 @@ def test_equals_mprnet_at_and_below_the_training_size(size):
             assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('train_size, base_size', [(16, 24), ([16, 24], [24, 40])])
 def test_network_matches_brute_force_pooling(train_size, base_size):
     local = _sensitive(MPRNetLocal(**TINY_MPRNET, train_size=train_size, base_size=base_size).eval())
@@ -184,6 +189,7 @@ def test_network_matches_brute_force_pooling(train_size, base_size):
     assert (got - plain).abs().max() > 1e-3  # the local pooling changed the output
 
 
+@pytest.mark.slow
 def test_state_dict_is_the_authors_layout(reference_dir):
     from tests.archs.test_mprnet_arch import read_listing
 
@@ -198,6 +204,7 @@ def test_state_dict_is_the_authors_layout(reference_dir):
     assert not result.missing_keys and not result.unexpected_keys
 
 
+@pytest.mark.slow
 def test_tlc_option_file_builds_through_basicsr():
     # TLC's options/test/GoPro/MPRNetLocal-GoPro.yml: network_g is {type: MPRNetLocal, base_size: 384}
     with torch.device('meta'):
@@ -211,6 +218,7 @@ def test_tlc_option_file_builds_through_basicsr():
     assert net.stage3_orsnet.orb1.body[0].CA.window == (384, 384)
 
 
+@pytest.mark.slow
 def test_conversion_and_back_shares_weights_and_restores_outputs():
     net = _tiny()
     params = {n: p.data_ptr() for n, p in net.named_parameters()}
@@ -231,6 +239,7 @@ def test_conversion_and_back_shares_weights_and_restores_outputs():
         to_local(nn.Conv2d(3, 3, 1))
 
 
+@pytest.mark.slow
 def test_fast_variant_runs_and_stays_close():
     exact = MPRNetLocal(**TINY_MPRNET, train_size=16).eval()
     fast = MPRNetLocal(**TINY_MPRNET, train_size=16, fast_imp=True).eval()
@@ -241,6 +250,7 @@ def test_fast_variant_runs_and_stays_close():
     assert a.shape == b.shape and 0 < (a - b).abs().max() < 0.5
 
 
+@pytest.mark.slow
 def test_converter_keeps_training_unchanged_at_the_training_size():
     net, local = _tiny(), MPRNetLocal(**TINY_MPRNET, train_size=32)
     local.load_state_dict(net.state_dict())
@@ -251,6 +261,7 @@ def test_converter_keeps_training_unchanged_at_the_training_size():
         assert torch.equal(a.grad, b.grad), name
 
 
+@pytest.mark.slow
 def test_macs_are_counted_on_the_meta_device(caplog):
     from mprnet_plugin.tools.profiling import count_macs
 

@@ -17,6 +17,7 @@ def _assert_same(model, state):
         assert torch.equal(v, state[k]), k
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('layout', ['authors', 'authors_dataparallel', 'basicsr', 'basicsr_ema', 'bare', 'mmengine'])
 def test_layouts_round_trip(tmp_path, tiny_state, layout):
     state = tiny_state

@@ -36,6 +36,7 @@ def outputs(net, reference_vector):
         return net(reference_vector['input'])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('layout', ['authors', 'basicsr', 'mmengine', 'bare'])
 def test_each_layout_from_safetensors_gives_the_same_outputs(tmp_path, reference_vector, authors_file, layout):
     layout_file = tmp_path / f'{layout}.pth'
@@ -67,6 +68,7 @@ def test_authors_to_safetensors_to_basicsr_round_trips_bit_for_bit(tmp_path, ref
     assert len(shared_groups(original)) == 1 and len(shared_groups(original)[0]) == 37
 
 
+@pytest.mark.slow
 def test_safetensors_file_is_an_ordinary_state_dict_and_the_prelu_stays_one_parameter(tmp_path, authors_file,
                                                                                      reference_vector):
     st_file = tmp_path / 'w.safetensors'
@@ -117,6 +119,7 @@ def test_convert_refuses_overwrite_directories_and_disagreeing_names(tmp_path, a
     assert list(pack({'a': torch.zeros(1)}, 'mmengine')['state_dict']) == ['generator.a']
 
 
+@pytest.mark.slow
 def test_infer_reads_safetensors_weights(tmp_path):
     import numpy as np
 
@@ -148,6 +151,7 @@ def test_training_copy_option_is_checked(tmp_path):
     assert torch.equal(load_file(tmp_path / 'a.safetensors')['w'], torch.ones(2))  # the EMA weights
 
 
+@pytest.mark.slow
 def test_pretrain_network_g_reads_safetensors(tmp_path):
     from tests.models.test_model_mprnet import MPRNetModel, model_options
 

@@ -147,6 +147,7 @@ def test_export_refuses_out_of_range_values(weights, tmp_path, capsys, args, mes
     assert not (tmp_path / 'm.onnx').exists()
 
 
+@pytest.mark.slow
 def test_export_that_fails_its_check_leaves_no_file(weights, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(export, 'verify_export', lambda *args, **kwargs: 0.5)  # an export far off PyTorch
     target = tmp_path / 'm.pt'

@@ -59,6 +59,7 @@ def test_demo_set_is_read_by_basicsr_and_reproducible(tmp_path):
         build_demo_dataset(tmp_path / 'd', train_images=('chelsea',), test_images=('chelsea',))
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / 'demo_output'
     cmd = [sys.executable, '-m', 'mprnet_plugin.cli.demo', '--out', str(out), '--total-iter', '3', '--max-side', '200',

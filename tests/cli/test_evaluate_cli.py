@@ -69,6 +69,7 @@ def test_npy_outputs_are_scored_unrounded_by_float_metrics(folders, tmp_path):
         assert values['calculate_psnr'] == pytest.approx(values['psnr'], abs=0.05)
 
 
+@pytest.mark.slow
 def test_realblur_metrics_in_parallel_workers(folders, tmp_path):
     targets, outputs, _ = folders
     serial = run(['--output', str(outputs), '--target', str(targets), '--benchmark', 'realblur', '--suffix',

@@ -67,6 +67,7 @@ def run_infer(*args) -> int:
     return infer_main([str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_folder_run_keeps_structure_depth_gray_alpha_and_reports_the_corrupt_file(net, checkpoints, inputs, tmp_path,
                                                                                   caplog):
     root, images = inputs
@@ -101,6 +102,7 @@ def test_both_checkpoint_layouts_give_the_same_images(net, checkpoints, inputs, 
     assert np.array_equal(outputs['authors'], expected_rgb8(net, images['rgb.png']))
 
 
+@pytest.mark.slow
 def test_glob_tiles_jpeg_to_png_exif_and_skip_existing(net, checkpoints, tmp_path, caplog):
     rng = np.random.default_rng(1)
     src = tmp_path / 'photos' / 'day1'
@@ -150,6 +152,7 @@ def test_bad_options_and_inputs_are_named(checkpoints, inputs, tmp_path, capsys)
         run_infer('--weights', checkpoints['basicsr'], '--input', root, '--output', tmp_path / 'o', '--tile', '50')
 
 
+@pytest.mark.slow
 def test_restorer_api_arrays_and_tensors(net, checkpoints):
     restorer = Restorer.from_checkpoint(checkpoints['authors'], device='cpu')
     rng = np.random.default_rng(2)
@@ -200,6 +203,7 @@ def test_checkpoint_of_another_network_is_refused(tmp_path):
         Restorer.from_checkpoint(path)
 
 
+@pytest.mark.slow
 def test_console_script_runs(checkpoints, inputs, tmp_path):
     root, _ = inputs
     script = Path(sys.executable).with_name('mprnet-infer')
@@ -212,6 +216,7 @@ def test_console_script_runs(checkpoints, inputs, tmp_path):
     assert 'img/s' in result.stderr and '1 written' in result.stderr
 
 
+@pytest.mark.slow
 def test_task_label_is_checked_against_the_checkpoint_width(tmp_path, caplog):
     torch.manual_seed(0)
     path = tmp_path / 'model_deraining.pth'

@@ -60,6 +60,7 @@ SUBPROCESS_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', sorted(SUBPROCESS_CASES))
 def test_option_errors_are_one_line_through_mprnet_train(workspace, case):
     edit, message = SUBPROCESS_CASES[case]
@@ -74,6 +75,7 @@ def test_option_errors_are_one_line_through_mprnet_train(workspace, case):
     assert 'Traceback' not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_the_traceback_is_there_when_asked_for(workspace):
     proc = run_tool('mprnet_plugin.train', ['-opt', 'good.yml', '--force_yml', 'train:no_such_key=1'], workspace,
                     env={**ENV, 'MPRNET_TRACEBACK': '1'})
@@ -127,6 +129,7 @@ def test_force_yml_must_be_well_formed_and_name_existing_keys(workspace, monkeyp
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_corrupt_image_in_a_folder_dataset_is_named(workspace):
     lq, gt = write_folder_pairs(workspace / 'corrupt', [(40, 40), (40, 48)], seed=5)
     (lq / '001.png').write_bytes(b'not a png')
@@ -138,6 +141,7 @@ def test_a_corrupt_image_in_a_folder_dataset_is_named(workspace):
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_auto_resume_skips_an_unreadable_latest_state(workspace):
     run_module('mprnet_plugin.cli.train', ['-opt', 'good.yml'], cwd=workspace)
     states = workspace / 'experiments' / 'good' / 'training_states'
@@ -181,6 +185,7 @@ def test_testing_random_weights_must_be_asked_for(workspace, monkeypatch, capsys
     torch.manual_seed(0)
 
 
+@pytest.mark.slow
 def test_custom_imports_register_a_labs_network_before_training(workspace):
     """``custom_imports`` in a BasicSR option file: the lab's module registers its network, and training runs."""
     env = ENV  # the repository root is on its PYTHONPATH: the lab's module is tests.helpers.lab_restorers

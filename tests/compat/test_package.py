@@ -1,4 +1,5 @@
 """Importing the package registers everything with BasicSR on today's torchvision."""
+import pytest
 import subprocess
 import sys
 import types
@@ -6,6 +7,7 @@ import types
 from mprnet_plugin.compat import torchvision_alias as compat
 
 
+@pytest.mark.slow
 def test_import_registers_with_basicsr():
     code = ('import mprnet_plugin; from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY; '
             'assert "MPRNet" in ARCH_REGISTRY; assert {"MPRNetLoss", "EdgeLoss"} <= set(LOSS_REGISTRY._obj_map); '
@@ -27,6 +29,7 @@ def test_torchvision_alias_only_when_missing(monkeypatch):
     assert sys.modules[name] is functional
 
 
+@pytest.mark.slow
 def test_the_documented_old_module_paths_still_import():
     # 0.1's module paths forward to where the code now lives, with a DeprecationWarning naming the new path.
     code = ('import importlib, warnings\n'

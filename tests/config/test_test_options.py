@@ -26,6 +26,8 @@ from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.cli.prep import main as prep
 from mprnet_plugin.test import main as run_test
 
+pytestmark = pytest.mark.slow  # see tests/README.md
+
 OPTIONS = Path(__file__).resolve().parents[2] / 'options' / 'test'
 DND_IMAGES = 3  # of the real 50: enough to check the bundle, fast to restore
 

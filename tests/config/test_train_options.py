@@ -23,6 +23,7 @@ def test_the_paper_recipes_are_shipped():
     assert {'MPRNet_GoPro.yml', 'MPRNet_Rain13K.yml', 'MPRNet_SIDD.yml', 'MPRNet_finetune_RealBlur-J.yml'} <= names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', TRAIN_FILES, ids=lambda p: p.name)
 def test_recipe_builds_a_model_with_its_options(path):
     opt = load(path)

@@ -111,6 +111,7 @@ def test_paired_lmdb_is_read_by_basicsr_paired_dataset(tmp_path):
         assert np.array_equal(item['gt'].numpy().transpose(1, 2, 0), want_gt)
 
 
+@pytest.mark.slow
 def test_paired_crops_follow_the_grid_and_parallel_output_is_identical(tmp_path):
     lq, gt = random_image(5, 48, 80), random_image(6, 48, 80)
     pairs = [('a', lq, gt), ('b', gt, lq)]
@@ -223,6 +224,7 @@ def test_interrupted_run_leaves_no_lmdb_under_the_final_name(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []  # neither final names nor temporaries
 
 
+@pytest.mark.slow
 def test_killed_run_is_not_taken_for_complete_and_is_redone(tmp_path, caplog):
     """A process killed mid-write (SIGKILL: no clean-up runs) leaves only a hidden temporary; a re-run completes."""
     script = textwrap.dedent(f'''

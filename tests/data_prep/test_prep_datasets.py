@@ -52,6 +52,7 @@ def run_prep_failing(capsys, *args):
 
 # -- every dataset, end to end ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_gopro_train_crops_and_full_size_test(tmp_path, caplog):
     raw = mini.make_gopro(tmp_path / 'raw')
     run_prep('gopro', '--src', tmp_path / 'raw', '--dst', tmp_path / 'out', '--crop-size', 32, '--step', 16,
@@ -134,6 +135,7 @@ def test_realblur_16_bit_is_stored_losslessly(tmp_path):
     assert original.dtype == stored.dtype == np.uint16 and np.array_equal(stored, original)
 
 
+@pytest.mark.slow
 def test_rain13k_train_and_test_sets(tmp_path):
     raw = mini.make_rain13k(tmp_path / 'raw')
     run_prep('rain13k', '--src', raw, '--dst', tmp_path / 'out', '--workers', 2)
@@ -150,6 +152,7 @@ def test_rain13k_train_and_test_sets(tmp_path):
                 assert np.array_equal(pairs[Path(f).stem][0], read_image(raw / 'test' / name / 'input' / f))
 
 
+@pytest.mark.slow
 def test_sidd_training_crops_and_validation_blocks(tmp_path):
     raw = mini.make_sidd(tmp_path / 'raw')
     run_prep('sidd', '--src', raw, '--dst', tmp_path / 'out', '--crop-size', 16, '--step', 12, '--workers', 2)
@@ -180,6 +183,7 @@ def test_count_mismatch_is_a_python_warning_through_the_api(tmp_path):
     assert not result.counts_ok and result.outputs[str(tmp_path / 'out' / 'test' / 'input.lmdb')] == 5
 
 
+@pytest.mark.slow
 def test_dnd_prep_checks_the_files(tmp_path, capsys):
     raw = mini.make_dnd(tmp_path / 'raw')
     assert prep_main(['dnd', '--src', str(raw)]) == 0
@@ -189,6 +193,7 @@ def test_dnd_prep_checks_the_files(tmp_path, capsys):
     assert '0050.mat' in err
 
 
+@pytest.mark.slow
 def test_script_runs_the_same_preparation(tmp_path):
     raw = mini.make_hide(tmp_path / 'raw')
     proc = subprocess.run([sys.executable, str(REPO / 'datasets_prep' / 'hide.py'), '--src', str(raw), '--dst',

@@ -27,6 +27,7 @@ def reference(net, x: torch.Tensor) -> np.ndarray:
         return net(x)[0].numpy()
 
 
+@pytest.mark.slow
 def test_dynamic_onnx_matches_pytorch_at_other_sizes_and_batches(net, tmp_path):
     path = tmp_path / 'mprnet.onnx'
     diff = export(net, path, 'onnx', height=64, width=64, dynamic=True)
@@ -38,6 +39,7 @@ def test_dynamic_onnx_matches_pytorch_at_other_sizes_and_batches(net, tmp_path):
         np.testing.assert_allclose(got, reference(net, x), rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_fixed_size_onnx_and_torchscript_match_pytorch(net, tmp_path):
     fixed = tmp_path / 'fixed.onnx'
     export(net, fixed, 'onnx', height=32, width=48, dynamic=False)
@@ -54,6 +56,7 @@ def test_fixed_size_onnx_and_torchscript_match_pytorch(net, tmp_path):
         np.testing.assert_allclose(run_torchscript(scripted, x).numpy(), reference(net, x), rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_export_command_prints_the_check(checkpoint, tmp_path, capsys):
     out = tmp_path / 'sub' / 'model.onnx'
     assert export_main(['--weights', str(checkpoint), '--format', 'onnx', '--output', str(out), '--dynamic',

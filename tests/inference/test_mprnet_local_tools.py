@@ -13,6 +13,8 @@ from mprnet_plugin.inference.export import export, run_onnx, run_torchscript
 from mprnet_plugin.io.images import read_image, write_image
 from mprnet_plugin.inference.tiling import restore
 
+pytestmark = pytest.mark.slow  # see tests/README.md
+
 LOCAL = dict(train_size=16, base_size=24)
 
 

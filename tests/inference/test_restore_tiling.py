@@ -63,6 +63,7 @@ def small_whole(image, small_net) -> torch.Tensor:
         return restore(small_net, image)
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_any_size_equals_model_on_reflect_padded_image(image, small_net, small_whole):
     assert small_whole.shape == image.shape
@@ -73,6 +74,7 @@ def test_any_size_equals_model_on_reflect_padded_image(image, small_net, small_w
     torch.testing.assert_close(small_whole, expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_tiled_close_to_whole_with_small_random_weights(image, small_net, small_whole):
     tiled = restore(small_net, image, tile=TILE, overlap=OVERLAP, tile_batch=2)
@@ -118,6 +120,7 @@ def tile_borders(length: int, tile: int, overlap: int):
     return sorted({s for s in starts if s > 0} | {s + tile for s in starts if s + tile < length})
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_no_step_at_tile_borders_on_a_smooth_image(default_net):
     img, tile = smooth_image(320, 400), 128

@@ -97,6 +97,7 @@ def test_dataset_errors_name_the_problem(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ model
+@pytest.mark.slow
 def test_model_tensor_loss_and_predict_modes():
     model = tiny_restorer()
     x, gt = torch.rand(2, 3, 36, 44), torch.rand(2, 3, 36, 44)
@@ -123,6 +124,7 @@ def test_model_tensor_loss_and_predict_modes():
         model(x[..., :32, :40], mode='loss')
 
 
+@pytest.mark.slow
 def test_model_starts_from_an_authors_checkpoint(tmp_path):
     net = MPRNet(**TINY_MPRNET)
     torch.save({'state_dict': {f'module.{k}': v for k, v in net.state_dict().items()}, 'epoch': 3},
@@ -200,6 +202,7 @@ def scalars(work_dir: Path) -> list:
     return rows
 
 
+@pytest.mark.slow
 def test_runner_trains_validates_and_saves_checkpoints_the_plugin_reads(trained):
     config, work_dir = trained
     assert (work_dir / 'iter_2.pth').is_file() and (work_dir / 'iter_4.pth').is_file()
@@ -215,6 +218,7 @@ def test_runner_trains_validates_and_saves_checkpoints_the_plugin_reads(trained)
     assert all(k.startswith('generator.') for k in read_checkpoint(work_dir / 'iter_4.pth')['state_dict'])
 
 
+@pytest.mark.slow
 def test_runner_resumes_from_the_saved_checkpoint(trained):
     config, work_dir = trained
     before = read_checkpoint(work_dir / 'iter_4.pth')
@@ -230,6 +234,7 @@ def test_runner_resumes_from_the_saved_checkpoint(trained):
     assert getattr not in torch.serialization.get_safe_globals()
 
 
+@pytest.mark.slow
 def test_load_from_reads_safetensors_and_refuses_getattr(tmp_path, trained):
     from mmengine.config import Config
     from tests.checkpoints.test_checkpoint import NeedsGetattr
@@ -256,6 +261,7 @@ def test_load_from_reads_safetensors_and_refuses_getattr(tmp_path, trained):
     del runner
 
 
+@pytest.mark.slow
 def test_test_launcher_with_an_authors_checkpoint(tmp_path, trained, lmdb_data):
     config, _ = trained
     net = MPRNet(**TINY_MPRNET).eval()
@@ -286,6 +292,7 @@ def test_test_launcher_with_an_authors_checkpoint(tmp_path, trained, lmdb_data):
     assert report['metrics']['psnr'] == pytest.approx(metrics['psnr'])
 
 
+@pytest.mark.slow
 def test_mprnet_infer_restores_like_the_mmengine_test_from_an_mmengine_checkpoint(tmp_path, trained):
     from mprnet_plugin.cli import infer
 
@@ -303,11 +310,13 @@ def test_mprnet_infer_restores_like_the_mmengine_test_from_an_mmengine_checkpoin
         assert a.shape == b.shape == (36, 44, 3) and np.abs(a - b).max() <= 1  # rounding of exact halves may differ
 
 
+@pytest.mark.slow
 def test_test_launcher_rejects_a_missing_checkpoint(trained, tmp_path):
     with pytest.raises(FileNotFoundError, match='--checkpoint'):
         mm_test.main([str(trained[0]), '--checkpoint', str(tmp_path / 'nope.pth')])
 
 
+@pytest.mark.slow
 def test_basicsr_model_and_mmengine_model_give_the_same_outputs(trained):
     _, work_dir = trained
     ckpt = str(work_dir / 'iter_4.pth')
@@ -370,6 +379,7 @@ def test_cpu_distributed_start_needs_the_launchers_environment(monkeypatch):
         init_mmengine_cpu_distributed('mpi')
 
 
+@pytest.mark.slow
 def test_amp_option_says_it_needs_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this checks the message shown on machines without CUDA')
@@ -393,6 +403,7 @@ def test_metric_reaches_the_plugins_realblur_aligned_metrics():
     assert result['psnr_aligned'] > result['psnr'] + 5
 
 
+@pytest.mark.slow
 def test_demo_config_trains_on_the_demo_set_layout(tmp_path, monkeypatch):
     from mprnet_plugin.data.demo_data import build_demo_dataset
 

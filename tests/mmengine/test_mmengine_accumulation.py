@@ -1,9 +1,12 @@
 """MMEngine's own gradient accumulation (``optim_wrapper.accumulative_counts``): MPRNetRestorer under the Runner."""
+import pytest
 import torch
 from tests.helpers.mmengine_fixtures import make_lmdb_data, write_tiny_config
 
 from mprnet_plugin.checkpoints.reading import load_state_dict_file
 from mprnet_plugin.mmengine import train as mm_train
+
+pytestmark = pytest.mark.slow  # see tests/README.md
 
 
 def test_accumulative_counts_gives_the_weights_of_whole_batches(tmp_path):

@@ -12,6 +12,8 @@ from tests.helpers.mmengine_fixtures import make_lmdb_data, write_tiny_config
 from mprnet_plugin.checkpoints import build_mprnet_from_checkpoint
 from mprnet_plugin.mmengine import test as mm_test
 
+pytestmark = pytest.mark.slow  # see tests/README.md
+
 
 def test_torchrun_two_processes_on_cpu(tmp_path):
     data = make_lmdb_data(tmp_path / 'data')

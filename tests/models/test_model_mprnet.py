@@ -37,6 +37,7 @@ def smooth_image(h: int, w: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(torch.rand(1, 3, h // 4, w // 4), size=(h, w), mode='bilinear').clamp(0, 1)
 
 
+@pytest.mark.slow
 def test_tiled_validation_stays_close_to_whole_image():
     # Tiling is exact up to MPRNet's own approximation (channel attention pools over its input; stages 1-2 split
     # their input in quarters and halves), an error proportional to what the network changes. Bugs in tiling
@@ -68,6 +69,7 @@ def test_tile_option_is_checked():
         MPRNetModel(model_options(is_train=False, val={'tile': {'size': 64, 'overlap': 64}}))
 
 
+@pytest.mark.slow
 def test_authors_checkpoint_starts_net_and_ema(tmp_path):
     source = MPRNet(**TINY_MPRNET)
     with torch.no_grad():
@@ -100,6 +102,7 @@ def test_wrong_checkpoint_key_is_named(tmp_path):
         MPRNetModel(model_options(path={'pretrain_network_g': str(path), 'param_key_g': 'generator_weights'}))
 
 
+@pytest.mark.slow
 def test_every_stage_is_trained_and_logged():
     model = MPRNetModel(model_options())
     model.feed_data({'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)})
@@ -114,6 +117,7 @@ def test_every_stage_is_trained_and_logged():
     assert set(plain.get_current_log()) == {'l_total', 'l_pix_0', 'l_pix_1', 'l_pix_2'}
 
 
+@pytest.mark.slow
 def test_optimizer_types_and_gradient_clipping():
     adamw = MPRNetModel(model_options(train={'optim_g': {'type': 'AdamW', 'lr': 1e-3, 'weight_decay': 0.01,
                                                          'betas': [0.9, 0.99]}}))
@@ -197,6 +201,7 @@ def test_identity_init_starts_every_stage_at_the_input():
     assert model.net_g.tail.weight.abs().sum() > 0  # and it trains away from it
 
 
+@pytest.mark.slow
 def test_compile_failure_falls_back_to_eager():
     import torch._dynamo
 

@@ -21,6 +21,8 @@ from basicsr.archs import build_network
 from basicsr.metrics import calculate_metric
 from basicsr.utils import img2tensor, tensor2img
 
+pytestmark = pytest.mark.slow  # see tests/README.md
+
 REPO = Path(__file__).resolve().parents[2]
 EDSR = dict(type='EDSR', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, upscale=1)
 METRICS = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False},

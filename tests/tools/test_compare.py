@@ -81,6 +81,7 @@ def _psnr_of_saved_weights(arch_dir: Path, network: dict, root: Path, multiple: 
     return float(np.mean(values))
 
 
+@pytest.mark.slow
 def test_compare_two_tiny_architectures(pairs, tmp_path, capsys):
     out = tmp_path / 'out'
     archs = [{'name': 'MPRNet tiny', 'network': MPRNET},
@@ -140,6 +141,7 @@ def test_compare_two_tiny_architectures(pairs, tmp_path, capsys):
     assert (out / 'archs' / by_name['U-Net']['slug'] / 'net.pth').stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_pretrained_weights_without_training(pairs, tmp_path):
     network = dict(UNET)
     net = build_network(network)
@@ -200,6 +202,7 @@ def test_iters_override_reaches_every_entry(pairs, tmp_path):
     assert load_compare_options(yml, total_iter=2)['architectures'][0]['total_iter'] == 2
 
 
+@pytest.mark.slow
 def test_shipped_comparison_files_parse(tmp_path, monkeypatch):
     repo = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(tmp_path)  # the demo file builds its data set relative to the working folder
@@ -216,6 +219,7 @@ def test_shipped_comparison_files_parse(tmp_path, monkeypatch):
     assert len(opt['architectures']) == 6 and opt['train']['optim_g']['lr'] == 2e-4
 
 
+@pytest.mark.slow
 def test_demo_data_is_built_before_the_comparison(tmp_path):
     root = tmp_path / 'demo'
     opt = {
@@ -237,6 +241,7 @@ def test_demo_data_is_built_before_the_comparison(tmp_path):
 LAB_NET = {'type': 'LabTwoConvNet', 'channels': 4}
 
 
+@pytest.mark.slow
 def test_a_network_registered_by_a_custom_import_is_compared_with_mprnet(pairs, tmp_path):
     import sys
 
@@ -280,6 +285,7 @@ def _trained_weights(pairs, tmp_path, name, archs, train, loader=None):
     return load_state_dict_file(arch_dir / 'net.pth', 'params')
 
 
+@pytest.mark.slow
 def test_the_recipe_options_reach_the_training(pairs, tmp_path):
     archs = [{'name': 'U-Net', 'network': dict(UNET)}]
     torch.manual_seed(3)  # the comparison's seed: every architecture starts from this RNG state
@@ -324,6 +330,7 @@ def test_set_with_bad_yaml_is_one_line(pairs, tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_training_through_the_recipe_equals_a_plain_adam_loop_on_the_same_batches(pairs, tmp_path):
     """MPRNetModel, driven as train_pipeline drives it, takes exactly the steps of a hand-written loop."""
     import itertools

@@ -40,6 +40,7 @@ def _mib(text: str) -> float:
     return float(value) * (1024 if unit == 'GiB' else 1)
 
 
+@pytest.mark.slow
 def test_measures_a_step_and_plans_a_gpu_without_writing_files(tmp_path):
     yml = _option_file(tmp_path / 'tiny.yml', grad_accumulation=2)
     cwd = tmp_path / 'cwd'
@@ -120,6 +121,7 @@ def test_plans_are_derived_from_per_sample_figures():
     assert plan_fits({(None, None): none}, 16, 4 * gib) == []
 
 
+@pytest.mark.slow
 def test_measured_step_counts_the_weights_and_optimizer_state():
     from mprnet_plugin.tools.train_memory import build_network, build_pixel_loss, measure_training_step
     net = build_network({'type': 'MPRNet', **TINY_MPRNET})

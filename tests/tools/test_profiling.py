@@ -22,6 +22,7 @@ def test_macs_of_plain_convolutions_are_exact():
     assert count_macs(net, (2, 3, h, w), use_meta=False) == expected
 
 
+@pytest.mark.slow
 def test_deblurring_preset_matches_the_published_size_and_cost():
     with torch.device('meta'):  # 20 M parameters and 750 GMACs, counted without memory or arithmetic
         net = MPRNet(preset='deblurring')
@@ -38,6 +39,7 @@ def test_shared_activation_counts_once(reference_vector):
     assert count_parameters(net) == reference_vector['num_parameters'] == 427_033
 
 
+@pytest.mark.slow
 def test_meta_count_equals_a_real_count_and_leaves_the_model_alone():
     net = MPRNet(**TINY_MPRNET).train()
     before = {k: v.clone() for k, v in net.state_dict().items()}
@@ -103,6 +105,7 @@ def test_peak_memory_sees_the_largest_intermediate():
     assert bigger >= 3.5 * peak
 
 
+@pytest.mark.slow
 def test_profile_model_reports_everything():
     net = MPRNet(**TINY_MPRNET)
     prof = profile_model(net, (1, 3, 32, 32), repeats=2)

@@ -26,6 +26,7 @@ def one_sgd_step(n: int, lq: torch.Tensor, gt: torch.Tensor, **train) -> tuple:
     return {k: after[k] - before[k] for k in before}, model.get_current_log()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('pixel_opt', [{'type': 'MPRNetLoss'}, {'type': 'L1Loss', 'reduction': 'sum'}])
 def test_micro_batches_give_the_whole_batch_gradient(pixel_opt):
     # In float64 the only difference left is rounding (1e-14); any wrong scale or lost micro-batch is O(1).
@@ -46,6 +47,7 @@ def test_micro_batches_give_the_whole_batch_gradient(pixel_opt):
         torch.set_default_dtype(default)
 
 
+@pytest.mark.slow
 def test_grad_scaler_spans_the_micro_batches():
     # The fp16 recipe's GradScaler (here on the CPU, where autocast to fp16 is refused): every micro-batch's loss is
     # scaled, the accumulated gradients unscale once to the whole batch's.
@@ -94,6 +96,7 @@ def logged_losses(log: str) -> list:
     return [float(v) for v in re.findall(r'l_total: ([\d.e+-]+)', log)]
 
 
+@pytest.mark.slow
 def test_train_pipeline_with_accumulation_saves_the_weights_of_whole_batches(tmp_path):
     lq, gt = write_lmdb_pairs(tmp_path / 'train', count=8, size=(40, 40), seed=7)
     runs = {}

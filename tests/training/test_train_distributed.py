@@ -3,11 +3,14 @@
 Run by pytest, this file launches itself under torchrun. Run as a script, it registers a model that records, on every
 rank, the batches it trained on and its weights at each checkpoint, then calls ``mprnet_plugin.train.main``.
 """
+import pytest
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+
+pytestmark = pytest.mark.slow  # see tests/README.md
 
 PROBE_DIR_KEY = 'rank_probe_dir'
 

@@ -100,6 +100,7 @@ def logged_iterations(log: str) -> List[int]:
     return [int(m.replace(',', '')) for m in re.findall(r'iter:\s*([\d,]+), lr', log)]
 
 
+@pytest.mark.slow
 def test_train_on_lmdb_then_auto_resume(tmp_path):
     lq, gt = write_lmdb_pairs(tmp_path / 'train', count=4, size=(40, 48), seed=0)
     val_lq, val_gt = write_folder_pairs(tmp_path / 'val', [(37, 45), (40, 52)], seed=1)
@@ -142,6 +143,7 @@ def test_train_on_lmdb_then_auto_resume(tmp_path):
     assert lr5 == pytest.approx(expected, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_train_on_folders_then_test_any_size(tmp_path):
     lq, gt = write_folder_pairs(tmp_path / 'train', [(40, 40), (48, 56), (44, 40)], seed=2)
     sizes = [(37, 45), (50, 61)]  # not multiples of 8

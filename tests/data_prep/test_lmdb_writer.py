@@ -162,6 +162,7 @@ def test_size_mismatch_names_both_files(tmp_path):
     assert not (tmp_path / 'in.lmdb').exists() and not (tmp_path / 'gt.lmdb').exists()
 
 
+@pytest.mark.slow  # two worker processes
 def test_unreadable_image_names_both_files_and_leaves_nothing(tmp_path):
     good = [(f'k{i}', write_file(tmp_path / f'lq{i}.png', random_image(i)),
              write_file(tmp_path / f'gt{i}.png', random_image(i + 9))) for i in range(4)]

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install clean-venv bench wheel-check
+.PHONY: demo test test-fast lint install clean-venv bench wheel-check
 
 $(STAMP): setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 # threads, 21 ms with one).
 test: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+# The quick part (under a minute on 2 cores): everything but the tests marked slow (subprocesses, several processes,
+# BasicSR's pipelines, the MMEngine Runner, training). tests/README.md says what is where.
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
 
 # What a user gets from pip: sdist -> wheel -> a fresh environment (not -e) -> the commands from an empty folder
 # (scripts/wheel_check.sh). Kept out of `make test` (a second 5 GB environment, a few minutes); .ci/run runs both.

@@ -1,14 +1,10 @@
-"""Shared fixtures: the authors' reference vector (tests/data) and small model settings."""
+"""Shared fixtures: the authors' reference vector (tests/data). Plain helpers live in tests/helpers."""
 from pathlib import Path
 
 import pytest
 import torch
 
-# The reference vector and key listings, kept in the repository (tests/data/README.md says what each file is).
-REFERENCE_DIR = Path(__file__).resolve().parent / 'data'
-
-# A reduced-width MPRNet small enough for CPU tests: same structure, fewer channels and CABs.
-TINY_MPRNET = dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
+from tests.helpers.settings import REFERENCE_DIR
 
 
 @pytest.fixture(scope='session')

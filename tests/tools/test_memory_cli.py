@@ -1,0 +1,132 @@
+"""mprnet-memory: one real training step of an option file, its peak, and what fits; nothing written to disk."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tests.helpers.settings import TINY_MPRNET
+
+import mprnet_plugin
+from mprnet_plugin.cli import memory as memory_cli
+from mprnet_plugin.tools.train_memory import StepMeasurement, plan_fits
+
+ROOT = Path(__file__).resolve().parents[2]
+MIB = 1024 ** 2
+
+
+def _option_file(path: Path, **train) -> Path:
+    opt = {
+        'name': 'tiny', 'model_type': 'MPRNetModel', 'num_gpu': 0,
+        'datasets': {'train': {'type': 'PairedImageDataset', 'gt_size': 32, 'batch_size_per_gpu': 2}},
+        'network_g': {'type': 'MPRNet', **TINY_MPRNET, 'grad_checkpointing': 'cab'},
+        'train': {'optim_g': {'type': 'Adam', 'lr': 2e-4}, 'pixel_opt': {'type': 'MPRNetLoss'}, **train},
+    }
+    path.write_text(yaml.safe_dump(opt))
+    return path
+
+
+def _run(args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, '-m', 'mprnet_plugin.cli.memory', *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _mib(text: str) -> float:
+    value, unit = text.split()
+    return float(value) * (1024 if unit == 'GiB' else 1)
+
+
+@pytest.mark.slow
+def test_measures_a_step_and_plans_a_gpu_without_writing_files(tmp_path):
+    yml = _option_file(tmp_path / 'tiny.yml', grad_accumulation=2)
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    result = _run(['-opt', str(yml), '--device', 'cpu', '--gpu-memory', '0.05'], cwd)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert 'grad_checkpointing cab' in out and '1x32x32 micro-batch' in out and '1 of 2 micro-batches' in out
+    peak = re.search(r'peak tensor memory of a step: ([\d.]+ [MG]iB)', out)
+    assert peak and _mib(peak.group(1)) > 0
+    per_sample = {m.group(1): _mib(m.group(2))
+                  for m in re.finditer(r'^  (false|cab|stage) +none +([\d.]+ [MG]iB)', out, re.M)}
+    assert per_sample.keys() == {'false', 'cab', 'stage'}
+    assert per_sample['stage'] < per_sample['cab'] < per_sample['false']
+    assert re.search(r'recommended: network_g.grad_checkpointing: \w+, datasets.train.batch_size_per_gpu: 16, '
+                     r'train.grad_accumulation: \d+, train.amp: none', out)
+    assert 'derived' in out and 'measured' in out
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cwd', 'tiny.yml']
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        memory_cli.main(['--version'])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f'mprnet-memory (mprnet_plugin) {mprnet_plugin.__version__}'
+
+
+@pytest.mark.parametrize('train, network, expected', [
+    ({'grad_accumulation': 3}, {}, 'train.grad_accumulation: 3 micro-batches do not divide the batch of 2'),
+    ({'grad_accumulation': 0}, {}, 'train.grad_accumulation: expected a positive integer number of micro-batches'),
+    ({}, {'grad_checkpointing': 'layers'}, "network_g.grad_checkpointing: expected false, true, 'cab' or 'stage'"),
+    ({'amp': 'fp8'}, {}, "train.amp 'fp8' is not supported"),
+    ({}, {'preset': 'sharpening'}, "unknown preset 'sharpening'"),
+])
+def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, train, network, expected):
+    yml = _option_file(tmp_path / 'bad.yml', **train)
+    opt = yaml.safe_load(yml.read_text())
+    opt['network_g'].update(network)
+    yml.write_text(yaml.safe_dump(opt))
+    assert memory_cli.main(['-opt', str(yml), '--device', 'cpu']) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count('\n') == 1
+
+
+@pytest.mark.parametrize('content, expected', [
+    (None, 'does not exist'),
+    ('network_g: [unclosed', 'is not valid YAML'),
+    ('- a list', 'expected a mapping of options'),
+    ('network_g: {type: MPRNet}\ntrain: {optim_g: {type: Adam, lr: 1}}\n', 'datasets is missing'),
+])
+def test_missing_or_invalid_file(tmp_path, capsys, content, expected):
+    yml = tmp_path / 'opt.yml'
+    if content is not None:
+        yml.write_text(content)
+    assert memory_cli.main(['-opt', str(yml)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and str(yml) in err and err.count('\n') == 1
+
+
+def test_bad_arguments_exit_2(capsys):
+    for args in (['-opt', 'x.yml', '--gpu-memory', '0'], ['-opt', 'x.yml', '--batch', '0']):
+        with pytest.raises(SystemExit) as exit_info:
+            memory_cli.main(args)
+        assert exit_info.value.code == 2
+
+
+def test_plans_are_derived_from_per_sample_figures():
+    gib = 1024 ** 3
+    # batch-1 steps: 1 GiB weights, 2 GiB Adam state, 4 / 1 GiB per sample
+    none = StepMeasurement(peak_bytes=7 * gib, optimizer_peak_bytes=4 * gib, seconds=1.0, micro_batch=1,
+                           parameter_bytes=gib, optimizer_state_bytes=2 * gib)
+    assert none.per_sample_bytes == 4 * gib and none.need_bytes(4) == 19 * gib
+    stage = StepMeasurement(4 * gib, 4 * gib, 1.6, 1, gib, 2 * gib)
+    plans = plan_fits({(None, None): none, ('stage', None): stage}, 16, 24 * gib)
+    # 90% of 24 GiB: without checkpointing a micro-batch of 4 (19 GiB); stage takes all 16 at once (19 GiB)
+    assert [(p.level, p.accumulation, p.micro_batch) for p in plans] == [(None, 4, 4), ('stage', 1, 16)]
+    assert plan_fits({(None, None): none}, 16, 4 * gib) == []
+
+
+@pytest.mark.slow
+def test_measured_step_counts_the_weights_and_optimizer_state():
+    from mprnet_plugin.tools.train_memory import build_network, build_pixel_loss, measure_training_step
+    net = build_network({'type': 'MPRNet', **TINY_MPRNET})
+    m = measure_training_step(net, build_pixel_loss({'type': 'MPRNetLoss'}), {'type': 'Adam', 'lr': 1e-4}, 1, 32,
+                              torch.device('cpu'))
+    params = sum(p.numel() * 4 for p in net.parameters())
+    assert m.parameter_bytes == params and m.optimizer_state_bytes == 2 * params
+    assert m.peak_bytes > 4 * params  # weights + state + gradients + activations

@@ -5,6 +5,9 @@ region it never saw in training. The local pooling averages over a fixed window 
 mean of every window that fits (by an integral image), the gate computed on that smaller map, then replicate-padded
 back to the map's size with TLC's centring. Where the window covers the whole map, it is the global mean.
 
+Inference without autograd works in place (no full-size temporaries: on a CPU every large allocation costs page
+faults as well as a pass over memory); with autograd recording, the same sums are taken out of place.
+
 Every function here also traces (``torch.jit.trace``, ONNX) with free height and width: sizes that depend on the
 input become tensor arithmetic while tracing instead of Python integers frozen at the traced size.
 """

@@ -8,7 +8,8 @@ network is built or converted, by a dry run on the ``meta`` device (no arithmeti
 The parameters stay the ChannelAttention modules' own (``...CA.conv_du.*``): the state dict is exactly MPRNet's, so
 every MPRNet checkpoint loads strictly, and ``to_local`` / ``to_global`` convert a built network both ways in place,
 sharing its weights. For inputs up to ``train_size`` every window covers its map and the output is MPRNet's, bit for
-bit. Training uses the plain network (TLC is a test-time converter).
+bit. TLC is a test-time converter, but the local pooling is differentiable too: a network trained on crops larger
+than ``train_size`` trains through it (inference without autograd takes a faster, in-place path).
 """
 from __future__ import annotations
 

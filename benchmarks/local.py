@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/local.py                          # reduced width, 1280x720, CPU, fp32
     .venv/bin/python benchmarks/local.py --preset demo --threads 1     # narrower, for a busy CPU
     .venv/bin/python benchmarks/local.py --preset deblurring --device cuda --fast
+    .venv/bin/python benchmarks/local.py --precision bf16             # under bf16 autocast (CPU or CUDA)
 
 Each variant runs in its own process (benchmarks/isolated.py), timed round-robin; peak memory is the tensor memory
 one forward pass holds beyond the weights and the input (``mprnet_plugin.tools.profiling.measure_peak_memory``).
@@ -37,9 +38,12 @@ WIDTHS = {
 }
 
 
-def build_variant(widths: Dict[str, int], shape: Tuple[int, ...], device: str, local: Optional[dict] = None
-                  ) -> Tuple[Callable[[], object], Dict[str, object]]:
-    """One network (plain, or converted with ``to_local(**local)``), warmed up; info: its peak forward memory."""
+def build_variant(widths: Dict[str, int], shape: Tuple[int, ...], device: str, local: Optional[dict] = None,
+                  precision: str = 'fp32') -> Tuple[Callable[[], object], Dict[str, object]]:
+    """One network (plain, or converted with ``to_local(**local)``), warmed up; info: its peak forward memory.
+
+    ``precision`` 'bf16' runs under bf16 autocast on ``device`` (the weights and the input stay float32).
+    """
     torch.manual_seed(0)
     net = MPRNet(**widths)
     if local is not None:
@@ -48,11 +52,16 @@ def build_variant(widths: Dict[str, int], shape: Tuple[int, ...], device: str, l
     torch.manual_seed(1)
     x = torch.rand(shape).to(device)
 
+    def autocast() -> torch.autocast:
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == 'bf16')
+
     def call() -> object:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             return net(x)
     call()
-    return call, {'peak_bytes': measure_peak_memory(net, x)}
+    with autocast():
+        peak = measure_peak_memory(net, x)
+    return call, {'peak_bytes': peak}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -65,22 +74,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16'],
+                        help='bf16: every variant under bf16 autocast')
     parser.add_argument('--fast', action='store_true', help='also time TLC\'s fast approximate pooling')
     args = parser.parse_args(argv)
     widths = WIDTHS.get(args.preset) or dict(MPRNET_PRESETS[args.preset])
     shape = (1, 3, args.height, args.width)
     local = dict(train_size=args.train_size, base_size=args.base_size)
-    variants = {'MPRNet': (build_variant, dict(widths=widths, shape=shape, device=args.device)),
-                'MPRNet-Local (exact)': (build_variant, dict(widths=widths, shape=shape, device=args.device,
-                                                             local=local))}
+    common = dict(widths=widths, shape=shape, device=args.device, precision=args.precision)
+    variants = {'MPRNet': (build_variant, common),
+                'MPRNet-Local (exact)': (build_variant, dict(common, local=local))}
     if args.fast:
-        variants['MPRNet-Local (fast_imp)'] = (build_variant, dict(widths=widths, shape=shape, device=args.device,
-                                                                   local=dict(local, fast_imp=True)))
+        variants['MPRNet-Local (fast_imp)'] = (build_variant, dict(common, local=dict(local, fast_imp=True)))
     start = datetime.datetime.now(datetime.timezone.utc)
     times, infos = round_robin_isolated(variants, args.repeats, args.threads, args.device)
     minutes = (datetime.datetime.now(datetime.timezone.utc) - start).total_seconds() / 60
     print(f'{start:%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, torch {torch.__version__}, '
-          f'{args.device}, {args.threads or torch.get_num_threads()} threads, preset {args.preset} {widths}, '
+          f'{args.device}, {args.precision}, {args.threads or torch.get_num_threads()} threads, '
+          f'preset {args.preset} {widths}, '
           f'input {"x".join(map(str, shape))}, train_size {args.train_size}, base_size {args.base_size}, '
           f'{args.repeats} repeats, {minutes:.1f} min')
     base_time = statistics.median(times['MPRNet'])

@@ -8,7 +8,8 @@ network is built or converted, by a dry run on the ``meta`` device (no arithmeti
 The parameters stay the ChannelAttention modules' own (``...CA.conv_du.*``): the state dict is exactly MPRNet's, so
 every MPRNet checkpoint loads strictly, and ``to_local`` / ``to_global`` convert a built network both ways in place,
 sharing its weights. For inputs up to ``train_size`` every window covers its map and the output is MPRNet's, bit for
-bit. Training uses the plain network (TLC is a test-time converter).
+bit. TLC is a test-time converter, but the local pooling is differentiable too: a network trained on crops larger
+than ``train_size`` trains through it (inference without autograd takes a faster, in-place path).
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from torch import Tensor, nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .descriptor import ArchDescriptor, register_descriptor
-from .local_pool import Window, covers, fast_local_mean, gate_centred, local_mean, pad_centred
+from .local_pool import (Window, covers, fast_local_mean, gate_centred, gate_centred_by_rows, local_mean, local_mean_,
+                         no_autocast, pad_centred)
 from .mprnet_arch import MPRNET_DESCRIPTOR, SIZE_MULTIPLE, ChannelAttention, MPRNet
 
 SizeSpec = Union[int, Sequence[int]]
@@ -44,11 +46,26 @@ class LocalChannelAttention(ChannelAttention):
         # that it stays right at sizes other than the traced one.
         if not torch.jit.is_tracing() and covers(self.window, h, w):
             return super().forward(x, residual)
-        pooled = (fast_local_mean if self.fast_imp else local_mean)(x, self.window)
-        gate = self.conv_du(pooled)
-        if not torch.jit.is_tracing():
+        if self.fast_imp:
+            pooled = fast_local_mean(x, self.window)
+            return self._gate(x, self.conv_du(pooled), residual)
+        # The first 1x1 convolution is linear, so it commutes with the mean: applied first, it leaves the window
+        # sums a quarter of the channels to add up (the reduction), for the price of one small convolution.
+        reduce, relu, expand, sigmoid = self.conv_du
+        reduced = reduce(x)
+        if torch.jit.is_tracing() or reduced.requires_grad:
+            return self._gate(x, self.conv_du[1:](local_mean(reduced, self.window)), residual)
+        with no_autocast(reduced):
+            work = reduced.to(torch.promote_types(reduced.dtype, torch.float32))
+            pooled = relu(local_mean_(work, self.window))
+        return gate_centred_by_rows(x, pooled, lambda rows: sigmoid(expand(rows)), residual)
+
+    @staticmethod
+    def _gate(x: Tensor, gate: Tensor, residual: Optional[Tensor]) -> Tensor:
+        """``residual + x * gate`` with ``gate`` replicate-padded to ``x``'s size, centred as TLC."""
+        if not (torch.jit.is_tracing() or torch.is_grad_enabled() and (x.requires_grad or gate.requires_grad)):
             return gate_centred(x, gate, residual)  # the same values, without a padded full-size gate
-        gate = pad_centred(gate, h, w)
+        gate = pad_centred(gate, *x.shape[-2:])
         return x * gate if residual is None else torch.addcmul(residual, x, gate)
 
     def to_global(self) -> ChannelAttention:

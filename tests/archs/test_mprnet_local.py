@@ -8,8 +8,8 @@ from torch import nn
 import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads)
 from basicsr.archs import build_network
 
-from mprnet_plugin.archs.local_pool import fast_local_mean, local_mean, pad_centred
-from mprnet_plugin.archs.mprnet_arch import MPRNet
+from mprnet_plugin.archs.local_pool import covers, fast_local_mean, local_mean, pad_centred
+from mprnet_plugin.archs.mprnet_arch import ChannelAttention, MPRNet
 from mprnet_plugin.archs.mprnet_local_arch import (LocalChannelAttention, MPRNetLocal, is_local, local_windows,
                                                    resolve_sizes, to_global, to_local)
 
@@ -271,3 +271,82 @@ def test_macs_are_counted_on_the_meta_device(caplog):
     assert 'cannot run on the meta device' not in caplog.text
     # the gates run on every window position instead of once per map: slightly more than MPRNet
     assert count_macs(MPRNet(**TINY_MPRNET), (1, 3, 64, 64)) < local_macs
+
+
+def unfold_local_mean(x, k1, k2):
+    """The mean of every k1 x k2 window that fits, by unfolding the windows (differentiable, any dtype)."""
+    n, c, h, w = x.shape
+    windows = F.unfold(x, (k1, k2)).view(n, c, k1 * k2, -1)
+    return windows.mean(2).view(n, c, h - k1 + 1, w - k2 + 1)
+
+
+@pytest.mark.parametrize('window', [(3, 4), (7, 2), (1, 1), (20, 30)])
+def test_local_mean_gradients_match_the_windowed_mean(window):
+    x = (torch.randn(2, 3, 7, 9, dtype=torch.float64) + 3).requires_grad_()
+    k1, k2 = min(7, window[0]), min(9, window[1])
+    assert torch.autograd.gradcheck(lambda t: local_mean(t, window), (x,))
+    upstream = torch.randn(2, 3, 7 - k1 + 1, 9 - k2 + 1, dtype=torch.float64)
+    grad, = torch.autograd.grad((local_mean(x, window) * upstream).sum(), x)
+    expected, = torch.autograd.grad((unfold_local_mean(x, k1, k2) * upstream).sum(), x)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=1e-12)
+
+
+def test_local_attention_gradients_match_brute_force():
+    torch.manual_seed(0)
+    local = LocalChannelAttention(ChannelAttention(8), (5, 6)).double()
+    with torch.no_grad():
+        local.conv_du[0].weight.mul_(30)  # steep gates, so that errors in the pooling show
+    reference = BruteForceAttention(local)
+    x = torch.randn(2, 8, 9, 11, dtype=torch.float64, requires_grad=True)
+    residual = torch.randn(2, 8, 9, 11, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 8, 9, 11, dtype=torch.float64)
+    grads = []
+    for module in (local, reference):
+        out = module(x, residual)
+        inputs = (x, residual, *local.conv_du.parameters())
+        grads.append((out, torch.autograd.grad((out * upstream).sum(), inputs)))
+    (got, got_grads), (expected, expected_grads) = grads
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    for a, b in zip(got_grads, expected_grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    assert torch.autograd.gradcheck(lambda t: local(t), (x[:1, :, :6, :7],))
+
+
+def test_trains_with_the_local_pooling_active():
+    # crops larger than train_size, as a comparison entry training with train_size below gt_size
+    torch.manual_seed(0)
+    net = MPRNetLocal(**TINY_MPRNET, train_size=16, base_size=24).train()
+    assert not covers(net.stage3_orsnet.orb1.body[0].CA.window, 40, 48)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, target = torch.rand(2, 3, 40, 48), torch.rand(2, 3, 40, 48)
+    loss = sum(F.l1_loss(out, target) for out in net(x))
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+    optimizer.step()
+    assert any(not torch.equal(before[n], p) for n, p in net.named_parameters() if '.CA.conv_du.' in n)
+    # the gradients are the local network's: the plain one's differ
+    plain = to_global(MPRNetLocal(**TINY_MPRNET, train_size=16, base_size=24))
+    plain.load_state_dict(before)
+    sum(F.l1_loss(out, target) for out in plain(x)).backward()
+    net.zero_grad()
+    net.load_state_dict(before)
+    sum(F.l1_loss(out, target) for out in net(x)).backward()
+    name = 'stage3_orsnet.orb1.body.0.CA.conv_du.0.weight'
+    assert not torch.allclose(net.get_parameter(name).grad, plain.get_parameter(name).grad)
+
+
+def test_training_gradients_match_brute_force_pooling():
+    torch.manual_seed(0)
+    local = _sensitive(MPRNetLocal(**TINY_MPRNET, train_size=16, base_size=24)).double()
+    reference = MPRNetLocal(**TINY_MPRNET, train_size=16, base_size=24).double()
+    reference.load_state_dict(local.state_dict())
+    for name, module in list(reference.named_modules()):
+        if isinstance(module, LocalChannelAttention):
+            owner, _, attr = name.rpartition('.')
+            setattr(reference.get_submodule(owner), attr, BruteForceAttention(module))
+    x = torch.rand(1, 3, 32, 24, dtype=torch.float64)
+    for net in (local, reference):
+        net(x)[0].square().mean().backward()
+    for (name, a), b in zip(local.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-8, atol=1e-10, msg=name)

@@ -14,6 +14,7 @@ from mprnet_plugin.archs.descriptor import size_multiple_from_options
 from mprnet_plugin.data.demo_data import build_demo_dataset
 from mprnet_plugin.tools.compare.train_options import (LEGACY_ARCH_KEYS, LEGACY_LOADER_KEYS, CompareOptionError,
                                                        merge_train, option_float, rename_legacy_keys)
+from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.config.loader import load_option_file
 from mprnet_plugin.config.custom_imports import CustomImportError, import_custom_modules
 
@@ -215,7 +216,7 @@ def build_demo_data(spec: Any, source: str) -> None:
                                  f'of build_demo_dataset), found {spec!r}')
     try:
         build_demo_dataset(**spec)
-    except TypeError as exc:
+    except (TypeError, OptionError) as exc:  # an unknown argument, or one out of its range (the LMDB writer's)
         raise CompareOptionError(f'{source}: demo_data: {exc}') from exc
 
 

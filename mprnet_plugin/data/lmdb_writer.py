@@ -299,6 +299,13 @@ def read_meta_info(lmdb_path: PathLike) -> List[Tuple[str, Tuple[int, int, int]]
     return out
 
 
+def meta_info_keys(lmdb_path: PathLike) -> List[str]:
+    """The keys of an LMDB's meta_info.txt exactly as BasicSR's paired LMDB dataset reads them (text before the first
+    ``.`` of each line), for any meta_info.txt, not only this writer's."""
+    text = (Path(lmdb_path) / META_INFO_NAME).read_text(encoding='utf-8', errors='replace')
+    return [line.split('.')[0] for line in text.splitlines() if line.strip()]
+
+
 def read_prep_info(lmdb_path: PathLike) -> Optional[dict]:
     """The prep_info.json an LMDB was written with, or None if it has none or it is unreadable."""
     try:

@@ -125,3 +125,19 @@ def test_demo_data_is_not_built_before_the_other_values_are_checked(val_pairs, t
     with pytest.raises(CompareOptionError, match='evaluation.tile'):
         load_compare_options(write(tmp_path / 'compare.yml', opt))
     assert not (tmp_path / 'demo').exists()
+
+
+def test_a_training_entry_passes_the_basicsr_schema_before_any_training(val_pairs, tmp_path, capsys):
+    opt = options(val_pairs, tmp_path / 'out')
+    opt['datasets']['train'] = {'dataroot_gt': str(val_pairs / 'gt'), 'dataroot_lq': str(val_pairs / 'lq'),
+                                'gt_size': 16, 'batch_size': 1}
+    opt['train'] = {'total_iter': 4, 'optim_g': {'type': 'Adam', 'lr': 1e-4},
+                    'scheduler': {'type': 'LinearWarmupCosineLR', 'warmup_iter': 0, 'eta_min': 1e-2}}
+    path = write(tmp_path / 'compare.yml', opt)
+    assert main(['-opt', str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mprnet-compare: error: {path}: architectures[0] 'tiny': train.scheduler.eta_min: 0.01 is above "
+                   'train.optim_g.lr 0.0001; expected at most the learning rate']
+    assert not (tmp_path / 'out').exists()
+    opt['train']['scheduler']['eta_min'] = 1e-6
+    assert load_compare_options(write(tmp_path / 'compare.yml', opt))['architectures'][0]['total_iter'] == 4

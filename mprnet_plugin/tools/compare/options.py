@@ -8,12 +8,15 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, NoReturn, Optional, Union
 
+import torch
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
 from mprnet_plugin.archs.descriptor import size_multiple_from_options
 from mprnet_plugin.data.demo_data import build_demo_dataset
 from mprnet_plugin.tools.compare.train_options import (LEGACY_ARCH_KEYS, LEGACY_LOADER_KEYS, CompareOptionError,
                                                        merge_train, option_float, rename_legacy_keys)
+from mprnet_plugin.tools.compare.training import model_options
+from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.config.loader import load_option_file
 from mprnet_plugin.config.custom_imports import CustomImportError, import_custom_modules
@@ -104,8 +107,9 @@ def _check_registered(registry: Any, type_name: Any, where: str, what: str) -> N
                                  f'registered: {known}')
 
 
-def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optional[Dict[str, Any]]:
-    section = datasets.get(phase)
+def _dataset_defaults(datasets: Any, phase: str, source: str) -> Optional[Dict[str, Any]]:
+    """The dataset section of ``phase`` with BasicSR's names and the defaults; no file is looked at."""
+    section = datasets.get(phase) if isinstance(datasets, dict) else None
     if section is None:
         return None
     where = f'{source}: datasets.{phase}'
@@ -117,6 +121,17 @@ def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optio
     section.setdefault('io_backend', {'type': 'disk'})
     section.setdefault('scale', 1)
     section['phase'] = phase
+    if phase == 'train':
+        for key, value in TRAIN_LOADER_DEFAULTS.items():
+            section.setdefault(key, value)
+    return section
+
+
+def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optional[Dict[str, Any]]:
+    section = _dataset_defaults(datasets, phase, source)
+    if section is None:
+        return None
+    where = f'{source}: datasets.{phase}'
     for key in ('dataroot_gt', 'dataroot_lq'):
         if key not in section:
             raise CompareOptionError(f'{where}.{key} is missing: the folder (or LMDB) of the '
@@ -126,8 +141,6 @@ def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optio
             raise CompareOptionError(f'{where}.{key}: {str(path)!r} does not exist')
         section[key] = str(path)
     if phase == 'train':
-        for key, value in TRAIN_LOADER_DEFAULTS.items():
-            section.setdefault(key, value)
         if 'gt_size' not in section:
             raise CompareOptionError(f'{where}.gt_size is missing: the size of the training crops (e.g. 64)')
         _positive_int(section['gt_size'], f'{where}.gt_size')
@@ -207,6 +220,28 @@ def _check_sizes_fit(out: Dict[str, Any], arch: Dict[str, Any], index: int, sour
     size = out['profile']['input_size']
     if any(side % multiple for side in size):
         _refuse(f'{source}: profile.input_size', size, f'[height, width], multiples of {multiple} ({whose})')
+
+
+def _check_recipe(arch: Dict[str, Any], index: int, train_set: Optional[Dict[str, Any]], source: str) -> None:
+    """An entry that trains: the BasicSR options ``MPRNetModel`` will get pass the declared schema (network arguments,
+    loss, optimizer and scheduler types and ranges, the rules between them), before any entry trains."""
+    if arch['total_iter'] == 0 or train_set is None:
+        return  # evaluation only (pretrained weights), or no training set: reported below
+    recipe = model_options(arch, torch.device('cpu'), '.')
+    for key in ('is_train', 'dist', 'rank', 'world_size'):  # set by the launcher, not by option files
+        recipe.pop(key)
+    recipe['path'] = dict(arch['path'])
+    if not recipe['train'].get('scheduler'):
+        # scheduler: null means a constant rate to MPRNetModel (and has always worked here); the schema knows only
+        # an absent scheduler as that.
+        recipe['train'].pop('scheduler', None)
+    recipe['datasets'] = {'train': copy.deepcopy(train_set)}
+    # The comparison logs and saves on its own: these only stand in for what a BasicSR option file must hold.
+    recipe['logger'] = {'print_freq': 1, 'save_checkpoint_freq': arch['total_iter'], 'use_tb_logger': False}
+    try:
+        validate_basicsr_options(recipe, testing=False, source=source)
+    except OptionError as exc:
+        raise CompareOptionError(f'{source}: architectures[{index}] {arch["name"]!r}: {exc}') from None
 
 
 def build_demo_data(spec: Any, source: str) -> None:
@@ -290,8 +325,10 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     if duplicates:
         raise CompareOptionError(f'{source}: architectures: names must be distinct; repeated: {duplicates}')
 
+    train_set = _dataset_defaults(opt.get('datasets'), 'train', source)
     for index, arch in enumerate(out['architectures']):
         _check_sizes_fit(out, arch, index, source)
+        _check_recipe(arch, index, train_set, source)
 
     # Only now, with every other value checked, is anything built or any folder looked at.
     out['demo_data'] = copy.deepcopy(opt.get('demo_data'))

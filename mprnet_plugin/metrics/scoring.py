@@ -6,8 +6,9 @@ image as unrounded float32 in [0, 1]; every other metric takes it rounded to 8 b
 BasicSR's ``tensor2img`` rounds (clamp to [0, 1], times 255, half to even).
 
 One scale: an integer image means [0, its type's peak] (uint8 255, uint16 65535), a float image [0, 1]. A pair of
-different integer types (a 16-bit output against an 8-bit target) is compared as floats in [0, 1], each divided by its
-peak; a float array far outside [0, 1] (0-255 floats) is refused rather than clipped to white.
+different types (a 16-bit output against an 8-bit target, a float ``.npy`` against a 16-bit target) is compared as
+floats in [0, 1], each integer image divided by its peak; a float array far outside [0, 1] (0-255 floats) is refused
+rather than clipped to white.
 """
 from __future__ import annotations
 
@@ -76,18 +77,18 @@ def float_range_problem(img: np.ndarray) -> str:
 
 
 def on_one_scale(restored: Image, target: Image) -> Tuple[Image, Image]:
-    """The pair on one scale: two different integer types both become float32 in [0, 1] (divided by each peak)."""
+    """The pair on one scale: when their types differ, each integer image becomes float64 in [0, 1] (divided by its
+    type's peak), which the 8-bit metrics then round as they round float outputs."""
     if isinstance(restored, Tensor) or isinstance(target, Tensor):
         return restored, target
     restored, target = np.asarray(restored), np.asarray(target)
-    kinds = (restored.dtype.kind, target.dtype.kind)
-    if kinds[0] in 'ui' and kinds[1] in 'ui' and restored.dtype != target.dtype:
-        try:
-            return tuple(img.astype(np.float32) / np.float32(dtype_peak(img.dtype)) for img in (restored, target))
-        except ValueError as exc:  # an integer type that is no image type (int32, ...)
-            raise ScoringError(f'the restored image is {restored.dtype} and its target {target.dtype}: {exc}') \
-                from None
-    return restored, target
+    if restored.dtype == target.dtype:
+        return restored, target
+    try:
+        return tuple(img.astype(np.float64) / dtype_peak(img.dtype) if img.dtype.kind in 'ui' else img
+                     for img in (restored, target))  # type: ignore[return-value]
+    except ValueError as exc:  # an integer type that is no image type (int32, ...)
+        raise ScoringError(f'the restored image is {restored.dtype} and its target {target.dtype}: {exc}') from None
 
 
 def check_crop_border(name: str, opt: Mapping[str, Any], img: np.ndarray) -> None:

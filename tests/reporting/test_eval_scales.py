@@ -54,6 +54,17 @@ def test_16_bit_outputs_against_8_bit_targets_score_as_the_8_bit_ones(folders):
     assert row.per_image == eight.per_image
 
 
+def test_float_npy_against_16_bit_targets_scores_as_against_8_bit_ones(folders):
+    for name in ('0', '1'):
+        target = read_image(folders / 'gt' / f'{name}.png')
+        write_image(folders / 'gt16' / f'{name}.png', target.astype(np.uint16) * 257)
+    args = ['--output', str(folders / 'npy'), '--benchmark', 'sidd', '--metric', 'calculate_psnr']
+    eight = eval_run([*args, '--target', str(folders / 'gt'), '--save-dir', str(folders / 'r8')])
+    sixteen = eval_run([*args, '--target', str(folders / 'gt16'), '--save-dir', str(folders / 'r16')])
+    for name, values in eight.per_image.items():
+        assert sixteen.per_image[name] == pytest.approx(values, abs=1e-9)
+
+
 def test_float_npy_in_0_255_is_refused_naming_the_file(folders, capsys):
     np.save(folders / 'npy' / '1.npy', np.load(folders / 'npy' / '1.npy') * 255)
     code = eval_main(['--output', str(folders / 'npy'), '--target', str(folders / 'gt'), '--benchmark', 'sidd',

@@ -5,7 +5,9 @@ targets by file name (``--suffix`` is the text outputs add to the target's stem,
 Outputs may be image files or float32 RGB ``.npy`` arrays in [0, 1] (``val.save_npy``); the float metrics score
 ``.npy`` outputs unrounded, and 8-bit metrics round them first as BasicSR's ``tensor2img`` does (half to even).
 Targets may be a folder of images or ``.npy`` files, or a BasicSR LMDB (``mprnet-prep``'s ``target.lmdb``), whose
-keys are the names.
+keys are the names. Both sides are compared on one scale: uint8 means 0-255, uint16 0-65535, floats [0, 1]; a pair
+of different types (16-bit outputs against 8-bit targets) is compared in [0, 1]. A ``.npy`` with values beyond
+[-0.5, 1.5] (0-255 floats) is refused naming the file.
 """
 from __future__ import annotations
 

@@ -31,8 +31,8 @@ from mprnet_plugin.io.images import (
     storable_array,
     write_image,
 )
-from mprnet_plugin.inference.restorer import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, Restorer, check_finite,
-                                     same_size_batches)
+from mprnet_plugin.inference.restorer import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, OutOfRangeError, Restorer,
+                                             check_finite, check_unit_range, same_size_batches)
 from mprnet_plugin.inference.tiling import check_tile
 
 logger = logging.getLogger('mprnet_plugin.infer')
@@ -173,6 +173,7 @@ def plan_jobs(inputs: Sequence[Tuple[Path, Path]], output: Path, suffix: str, ex
 def _read(job: Job) -> np.ndarray:
     img = read_image(job.source, orient=True)
     check_finite(img, f'image {os.fspath(job.source)!r}')
+    check_unit_range(img, f'image {os.fspath(job.source)!r}')  # a float TIFF in 0-255 or HDR: named, skipped
     return img
 
 
@@ -242,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
                         restore_group([item])
                     return
                 job = items[0][0]
-                reason = str(exc) if isinstance(exc, NonFiniteError) else f'{type(exc).__name__}: {exc}'
+                plain = isinstance(exc, (NonFiniteError, OutOfRangeError))  # messages that say what is wrong
+                reason = str(exc) if plain else f'{type(exc).__name__}: {exc}'
                 failures.append((job.source, reason))
                 logger.error('failed to restore %s: %s', job.source, reason)
             else:
@@ -252,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
             for job, future in _prefetch(pool, jobs, ahead=max(2, args.batch)):
                 try:
                     yield job, future.result()
-                except (ImageReadError, NonFiniteError) as exc:
+                except (ImageReadError, NonFiniteError, OutOfRangeError) as exc:
                     failures.append((job.source, str(exc)))
                     logger.error('skipped: %s', exc)
                     bar.update(1)

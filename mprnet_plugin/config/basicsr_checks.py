@@ -21,6 +21,8 @@ from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.config.custom_imports import import_custom_modules
 from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.config.loader import load_option_file
+from mprnet_plugin.data.lmdb_reader import is_lmdb
+from mprnet_plugin.data.lmdb_writer import META_INFO_NAME, meta_info_keys
 
 
 @dataclass
@@ -90,6 +92,28 @@ def _check_same_names(phase: str, lq: str, gt: str) -> None:
                           f'names; {example} ({len(only_gt)} name(s) only in gt, {len(only_lq)} only in lq)')
 
 
+def _check_same_lmdb_keys(phase: str, lq: str, gt: str) -> None:
+    """Paired LMDBs must be BasicSR LMDBs with the same keys (BasicSR's own message names neither folder nor key)."""
+    for key, root in (('dataroot_lq', lq), ('dataroot_gt', gt)):
+        if not is_lmdb(root):
+            raise OptionError(f'datasets.{phase}.{key}: {root!r} with io_backend lmdb; expected a folder named '
+                              '*.lmdb (BasicSR reads LMDB roots by that name)')
+        if not os.path.isfile(os.path.join(root, META_INFO_NAME)):
+            raise OptionError(f'datasets.{phase}.{key}: {root!r} has no {META_INFO_NAME}; expected a BasicSR LMDB '
+                              '(as mprnet-prep or write_lmdb make them)')
+    try:
+        lq_keys, gt_keys = set(meta_info_keys(lq)), set(meta_info_keys(gt))
+    except OSError as exc:
+        raise OptionError(f'datasets.{phase}: cannot read {META_INFO_NAME} of {lq!r} or {gt!r}: {exc}') from None
+    only_gt, only_lq = sorted(gt_keys - lq_keys), sorted(lq_keys - gt_keys)
+    if only_gt or only_lq:
+        first = min(only_gt[:1] + only_lq[:1])
+        side = 'dataroot_gt' if only_gt and only_gt[0] == first else 'dataroot_lq'
+        raise OptionError(f'datasets.{phase}: dataroot_lq {lq!r} and dataroot_gt {gt!r} hold different keys; '
+                          f'first difference: {first!r} is in {side} only ({len(only_gt)} key(s) only in gt, '
+                          f'{len(only_lq)} only in lq); expected the same keys in both {META_INFO_NAME}')
+
+
 def _check_dataset_files(phase: str, dataset: Mapping[str, Any]) -> None:
     for key in ('dataroot_lq', 'dataroot_gt'):
         root = dataset.get(key)
@@ -100,6 +124,8 @@ def _check_dataset_files(phase: str, dataset: Mapping[str, Any]) -> None:
     if backend == 'disk' and lq and gt and os.path.isdir(lq) and os.path.isdir(gt) \
             and dataset.get('filename_tmpl', '{}') == '{}' and not dataset.get('meta_info_file'):
         _check_same_names(phase, lq, gt)
+    if backend == 'lmdb' and lq and gt:
+        _check_same_lmdb_keys(phase, str(lq), str(gt))
 
 
 def check_environment(opt: Mapping[str, Any], testing: bool, resuming: bool) -> None:

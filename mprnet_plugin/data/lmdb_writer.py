@@ -24,6 +24,7 @@ import lmdb
 import numpy as np
 from tqdm import tqdm
 
+from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.data.crop_grid import crop_boxes
 from mprnet_plugin.io.atomic import atomic_output
 from mprnet_plugin.io.images import encode_image, read_image
@@ -67,6 +68,57 @@ def check_storable(img: np.ndarray, key: str, source: Any = None) -> np.ndarray:
         where = f' ({source})' if source is not None else ''
         raise UnstorableImageError(f'LMDB key {key!r}{where}: cannot store an image of {problem}')
     return img
+
+
+class LmdbArgumentError(OptionError):
+    """An argument of the LMDB writer (or of ``mprnet-prep``) outside its range; the message names it."""
+
+
+PNG_COMPRESS_LEVELS = range(10)  # OpenCV's IMWRITE_PNG_COMPRESSION: 0 (none) to 9 (smallest)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_compress_level(value: Any, name: str = 'compress_level') -> int:
+    """``value`` if it is a PNG compression level (an integer 0-9), else ``LmdbArgumentError`` naming ``name``."""
+    if not _is_int(value) or value not in PNG_COMPRESS_LEVELS:
+        raise LmdbArgumentError(f'{name}: {value!r}; expected an integer in 0-9 (the PNG compression level)')
+    return int(value)
+
+
+def check_positive(value: Any, name: str, what: str) -> int:
+    """``value`` if it is an integer >= 1, else ``LmdbArgumentError`` naming ``name`` and what it counts."""
+    if not _is_int(value) or value < 1:
+        raise LmdbArgumentError(f'{name}: {value!r}; expected an integer >= 1 ({what})')
+    return int(value)
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` if it is True or False (never a string or a number read as truth), else ``LmdbArgumentError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise LmdbArgumentError(f'{name}: {value!r}; expected true or false')
+    return bool(value)
+
+
+def check_crop_arguments(crop_size: Any, step: Any, names: Tuple[str, str] = ('crop_size', 'step')) -> None:
+    """Both None (whole images) or both integers >= 1 (the crop grid); errors name the argument."""
+    if (crop_size is None) != (step is None):
+        raise LmdbArgumentError(f'{names[0]} and {names[1]} must be given together; got {names[0]}={crop_size!r}, '
+                                f'{names[1]}={step!r}')
+    if crop_size is not None:
+        check_positive(crop_size, names[0], 'pixels')
+        check_positive(step, names[1], 'pixels')
+
+
+def _check_writer_arguments(compress_level: Any, workers: Any, overwrite: Any, desc: Any) -> None:
+    """The arguments every LMDB writer takes, checked before any file is read or written."""
+    check_compress_level(compress_level)
+    check_positive(workers, 'workers', 'processes')
+    check_flag(overwrite, 'overwrite')
+    if desc is not None and not isinstance(desc, str):
+        raise LmdbArgumentError(f'desc: {desc!r}; expected a string (the progress bar label) or None')
 
 
 class PairError(ValueError):
@@ -247,6 +299,13 @@ def read_meta_info(lmdb_path: PathLike) -> List[Tuple[str, Tuple[int, int, int]]
     return out
 
 
+def meta_info_keys(lmdb_path: PathLike) -> List[str]:
+    """The keys of an LMDB's meta_info.txt exactly as BasicSR's paired LMDB dataset reads them (text before the first
+    ``.`` of each line), for any meta_info.txt, not only this writer's."""
+    text = (Path(lmdb_path) / META_INFO_NAME).read_text(encoding='utf-8', errors='replace')
+    return [line.split('.')[0] for line in text.splitlines() if line.strip()]
+
+
 def read_prep_info(lmdb_path: PathLike) -> Optional[dict]:
     """The prep_info.json an LMDB was written with, or None if it has none or it is unreadable."""
     try:
@@ -297,6 +356,9 @@ def write_lmdb(lmdb_path: PathLike, items: Iterable[Tuple[str, ImageSource]], co
     ``info``, unless ``overwrite``.
     """
     path = _check_lmdb_path(lmdb_path)
+    _check_writer_arguments(compress_level, workers, overwrite, desc)
+    if info is not None and not isinstance(info, Mapping):
+        raise LmdbArgumentError(f'info: {info!r}; expected a mapping (stored in {PREP_INFO_NAME}) or None')
     items = list(items)
     keys = [check_key(k, _describe(src)) for k, src in items]
     for key, src in items:  # arrays are refused before any work; files are checked as they are read
@@ -328,8 +390,8 @@ def make_paired_lmdb(pairs: Sequence[Tuple[str, ImageSource, ImageSource]], inpu
     ``overwrite``.
     """
     input_path, target_path = _check_lmdb_path(input_lmdb), _check_lmdb_path(target_lmdb)
-    if (crop_size is None) != (step is None):
-        raise ValueError('crop_size and step must be given together')
+    _check_writer_arguments(compress_level, workers, overwrite, desc)
+    check_crop_arguments(crop_size, step)
     pairs = sorted(pairs, key=lambda p: p[0])
     keys = [check_key(k, f'input {_describe(a)}, target {_describe(b)}') for k, a, b in pairs]
     if len(set(keys)) != len(keys):

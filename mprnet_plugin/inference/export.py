@@ -6,6 +6,7 @@ back, as ``mprnet_plugin.inference.tiling`` does.
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from typing import Optional, Tuple, Union
@@ -153,6 +154,10 @@ def export(net: nn.Module, path: PathLike, fmt: str, height: int = 256, width: i
         # TorchScript traces sizes symbolically, so it is always checked at another size than the traced one.
         size = check_size(height, width, dynamic or fmt == 'torchscript', network_size_multiple(net))
         diff = verify_export(net, tmp, fmt, *size)
+        if not math.isfinite(diff):
+            # NaN compares false with any tolerance: without this, NaN outputs would pass the check.
+            raise ExportCheckError(f'the {fmt} export cannot be verified: the outputs on a random input are not '
+                                   f'finite (max abs difference {diff}); nothing was written to {os.fspath(path)!r}')
         if tolerance is not None and diff > tolerance:
             raise ExportCheckError(f'the {fmt} export differs from PyTorch by {diff:.3g} > tolerance {tolerance:g}; '
                                    f'nothing was written to {os.fspath(path)!r}')

@@ -49,6 +49,31 @@ def check_finite(values: Union[np.ndarray, Tensor], what: str) -> None:
         raise NonFiniteError(f'{what} holds {bad} non-finite value(s) (NaN or infinity) of {total}')
 
 
+class OutOfRangeError(ValueError):
+    """A float image whose values are not in [0, 1] (0-255 floats, HDR data, normalised tensors)."""
+
+
+# Float inputs may overshoot [0, 1] by resampling or rounding noise; 0-255, HDR or mean-subtracted data is far out.
+FLOAT_INPUT_SLACK = 1e-3
+
+
+def check_unit_range(values: Union[np.ndarray, Tensor], what: str) -> None:
+    """Raise ``OutOfRangeError`` naming ``what`` and the range found when float ``values`` are not in [0, 1]."""
+    if isinstance(values, Tensor):
+        if not values.is_floating_point() or values.numel() == 0:
+            return
+        low, high = float(values.min()), float(values.max())
+    else:
+        if values.dtype.kind != 'f' or values.size == 0:
+            return
+        low, high = float(np.min(values)), float(np.max(values))
+    if low >= -FLOAT_INPUT_SLACK and high <= 1 + FLOAT_INPUT_SLACK:
+        return
+    hint = ' (0-255 values: divide by 255, or pass the uint8 array)' if 1 < high <= 255 and low >= 0 else ''
+    raise OutOfRangeError(f'{what} holds float values in [{low:g}, {high:g}]; expected float values in [0, 1]'
+                          f'{hint}; uint8 and uint16 images are scaled by their type')
+
+
 def check_image_size(shape: Sequence[int], what: str) -> None:
     """Raise ``ValueError`` when an image of ``shape`` (H, W first) has no pixels."""
     if len(shape) >= 2 and (shape[0] == 0 or shape[1] == 0):
@@ -146,12 +171,14 @@ class Restorer:
     def restore_tensor(self, x: Tensor) -> Tensor:
         """Restore a (N, 3, H, W) RGB float batch in [0, 1]; returns float32 on ``x``'s device, not clamped.
 
-        Non-finite values in ``x`` or in the result raise ``NonFiniteError`` (a NaN spreads to the whole output).
+        Non-finite values in ``x`` or in the result raise ``NonFiniteError`` (a NaN spreads to the whole output);
+        values outside [0, 1] raise ``OutOfRangeError``.
         """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f'restore_tensor expects an (N, 3, H, W) RGB batch; got shape {tuple(x.shape)}')
         check_image_size(tuple(x.shape[2:]), 'the input batch')
         check_finite(x, 'the input')
+        check_unit_range(x, 'the input')
         with self._compute():
             out = restore_with_fallback(self.net, x.to(self.device, torch.float32), self.tile, self.overlap,
                                         None, self.batch, self.fallback_tile, notify=self.notify)
@@ -169,6 +196,7 @@ class Restorer:
             what = 'the input image' if len(images) == 1 else f'input image {index}'
             check_image_size(img.shape, what)
             check_finite(img, what)
+            check_unit_range(img, what)
             return array_to_tensor(img, bgr=bgr)
 
         tensors = [checked(i, img) for i, img in enumerate(images)]  # every input checked before any work

@@ -3,6 +3,8 @@
 Outputs are image files or float32 RGB ``.npy`` arrays in [0, 1] (``val.save_npy``), paired with targets by name
 (``data.pairing.pair_outputs``); targets are image or ``.npy`` files, or the keys of a BasicSR LMDB. Every pair is
 scored by ``metrics.scoring.score_images``: the float metrics see ``.npy`` outputs unrounded, the others round them.
+Both sides are on one scale (``score_images``' rule): a 16-bit output against an 8-bit target is compared in [0, 1];
+a ``.npy`` whose values reach beyond [-0.5, 1.5] (0-255 floats) is refused naming the file.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from mprnet_plugin.data.lmdb_writer import META_INFO_NAME, lmdb_keys
 from mprnet_plugin.data.pairing import PairingError, pair_outputs
 from mprnet_plugin.io.images import ImageReadError, is_image_file, read_image
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS
-from mprnet_plugin.metrics.scoring import ScoringError, mean_metrics, non_finite_count, score_images
+from mprnet_plugin.metrics.scoring import (ScoringError, float_range_problem, mean_metrics, non_finite_count,
+                                           score_images)
 from mprnet_plugin.reporting.rows import SummaryRow
 
 # Where an image comes from: a file, or (LMDB folder, key).
@@ -74,6 +77,13 @@ def load_result(source: Source) -> np.ndarray:
         raise EvaluationError(f'{source}: not a readable .npy array ({exc})') from None
     if array.ndim != 3 or array.shape[2] != 3 or not np.issubdtype(array.dtype, np.floating):
         raise EvaluationError(f'{source}: expected a float H x W x 3 RGB array, found {array.dtype} {array.shape}')
+    bad = non_finite_count(array)
+    if bad:
+        raise EvaluationError(f'{source}: {bad} non-finite (NaN or infinite) values; expected finite values in [0, 1]')
+    problem = float_range_problem(array)
+    if problem:
+        # Scoring would clip such values to [0, 1] and report nonsense: a 0-255 array must be rescaled first.
+        raise EvaluationError(f'{source}: {problem}')
     return np.ascontiguousarray(array[..., ::-1])
 
 

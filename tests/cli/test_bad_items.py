@@ -64,8 +64,8 @@ def test_a_huge_header_and_a_nan_image_do_not_stop_the_folder(weights, tmp_path,
 
 def test_non_finite_outputs_are_reported_not_written(net, tmp_path, capsys):
     broken = MPRNet(**TINY_MPRNET)
-    with torch.no_grad():
-        next(broken.parameters()).fill_(float('nan'))
+    with torch.no_grad():  # finite weights (NaN ones are refused when read) whose outputs overflow to inf and NaN
+        next(broken.parameters()).fill_(1e38)
     torch.save({'params': broken.state_dict()}, tmp_path / 'nan.pth')
     cv2.imwrite(str(tmp_path / 'a.png'), np.full((16, 16, 3), 90, np.uint8))
     assert infer_cli.main(['--weights', str(tmp_path / 'nan.pth'), '--input', str(tmp_path / 'a.png'), '--output',
@@ -107,8 +107,8 @@ def test_write_lmdb_stores_only_what_it_can_store_exactly(tmp_path):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--step', '0'], '--step must be a positive'),
-    (['--crop-size', '0'], '--crop-size must be a positive'),
+    (['--step', '0'], '--step: 0; expected an integer >= 1'),
+    (['--crop-size', '0'], '--crop-size: 0; expected an integer >= 1'),
 ])
 def test_prep_refuses_zero_crop_settings(tmp_path, capsys, args, message):
     assert prep_cli.main(['gopro', '--src', str(tmp_path), '--dst', str(tmp_path / '..' / 'out')] + args) == 2

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from mprnet_plugin.data.lmdb_writer import ImageSource, make_paired_lmdb, read_meta_info
+from mprnet_plugin.data.lmdb_writer import (ImageSource, LmdbArgumentError, check_compress_level, check_flag,
+                                            check_positive, make_paired_lmdb, read_meta_info)
 from mprnet_plugin.data.pairing import check_count
 
 logger = logging.getLogger('mprnet_plugin.prep')
@@ -42,9 +43,18 @@ class PrepOptions:
     def __post_init__(self):
         self.src = Path(self.src)
         self.dst = Path(self.dst) if self.dst is not None else None
+        # Named as the command's flags: mprnet-prep builds these options from them.
         for name, value in (('crop_size', self.crop_size), ('step', self.step)):
-            if value is not None and value < 1:
-                raise ValueError(f'--{name.replace("_", "-")} must be a positive number of pixels; got {value}')
+            if value is not None:
+                check_positive(value, f'--{name.replace("_", "-")}', 'pixels')
+        check_positive(self.workers, '--workers', 'processes')
+        check_compress_level(self.compress_level, '--compress-level')
+        for name in ('overwrite', 'strict', 'blur_gamma'):
+            check_flag(getattr(self, name), f'--{name.replace("_", "-")}')
+        if self.splits is not None and (isinstance(self.splits, str) or not all(isinstance(s, str) and s
+                                                                                for s in self.splits)):
+            # A bare string would be matched letter by letter ('test' in 't', 'e', ...).
+            raise LmdbArgumentError(f'--splits: {self.splits!r}; expected a list of split names, e.g. [train, test]')
         check_dst_outside_src(self.src, self.dst)
 
     def wants(self, split: str) -> bool:

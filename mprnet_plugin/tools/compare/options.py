@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterable, Mapping, NoReturn, Optional, Union
 
-from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
+from mprnet_plugin.archs.descriptor import size_multiple_from_options
 from mprnet_plugin.data.demo_data import build_demo_dataset
 from mprnet_plugin.tools.compare.train_options import (LEGACY_ARCH_KEYS, LEGACY_LOADER_KEYS, CompareOptionError,
                                                        merge_train, option_float, rename_legacy_keys)
+from mprnet_plugin.tools.compare.training import model_options
+from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
+from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.config.loader import load_option_file
 from mprnet_plugin.config.custom_imports import CustomImportError, import_custom_modules
 
@@ -38,6 +44,10 @@ DEFAULTS: Dict[str, Any] = {
     'grid': {'images': 3, 'crop_size': 96},
 }
 TRAIN_LOADER_DEFAULTS = {'batch_size_per_gpu': 4, 'num_worker_per_gpu': 0, 'use_hflip': True, 'use_rot': True}
+# Every key the file may hold, by section; anything else is a typo, refused with the closest known key.
+TOP_LEVEL_KEYS = (*DEFAULTS, 'name', 'output_dir', 'datasets', 'architectures', 'custom_imports', 'demo_data')
+DATASET_PHASES = ('train', 'val')
+ARCH_KEYS = ('name', 'network', 'train', 'total_iter', 'path', 'size_multiple', *LEGACY_ARCH_KEYS)
 
 
 def slugify(name: str) -> str:
@@ -56,11 +66,36 @@ def _merge(defaults: Dict[str, Any], given: Optional[Dict[str, Any]], where: str
     return merged
 
 
+def _refuse(where: str, value: Any, expected: str) -> NoReturn:
+    """Raise the one-line error of the package's convention: ``<where>: <found>; expected <what>``."""
+    raise CompareOptionError(f'{where}: {value!r}; expected {expected}')
+
+
 def _positive_int(value: Any, where: str, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        expected = 'an integer >= 0' if allow_zero else 'an integer >= 1'
-        raise CompareOptionError(f'{where}: expected {expected}, found {value!r}')
+        _refuse(where, value, 'an integer >= 0' if allow_zero else 'an integer >= 1')
     return value
+
+
+def _optional_positive_int(value: Any, where: str) -> Optional[int]:
+    """``value`` when it is an integer >= 1, None for null; anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _refuse(where, value, 'null or an integer >= 1')
+    return value
+
+
+def _check_keys(section: Mapping[str, Any], known: Iterable[str], source: str, path: str = '') -> None:
+    """Refuse a key of the section at ``path`` ('' for the top level) that is not in ``known``, naming the closest."""
+    known = list(known)
+    for key in section:
+        if key not in known:
+            # A cutoff below difflib's 0.6, so that shortened names ('archs') find theirs too.
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            hint = f' (did you mean {close[0]}?)' if close else ''
+            raise CompareOptionError(f'{source}: {path + "." if path else ""}{key}: unknown option{hint}; '
+                                     f'expected one of {", ".join(known)}')
 
 
 def _check_registered(registry: Any, type_name: Any, where: str, what: str) -> None:
@@ -72,8 +107,9 @@ def _check_registered(registry: Any, type_name: Any, where: str, what: str) -> N
                                  f'registered: {known}')
 
 
-def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optional[Dict[str, Any]]:
-    section = datasets.get(phase)
+def _dataset_defaults(datasets: Any, phase: str, source: str) -> Optional[Dict[str, Any]]:
+    """The dataset section of ``phase`` with BasicSR's names and the defaults; no file is looked at."""
+    section = datasets.get(phase) if isinstance(datasets, dict) else None
     if section is None:
         return None
     where = f'{source}: datasets.{phase}'
@@ -85,6 +121,17 @@ def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optio
     section.setdefault('io_backend', {'type': 'disk'})
     section.setdefault('scale', 1)
     section['phase'] = phase
+    if phase == 'train':
+        for key, value in TRAIN_LOADER_DEFAULTS.items():
+            section.setdefault(key, value)
+    return section
+
+
+def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optional[Dict[str, Any]]:
+    section = _dataset_defaults(datasets, phase, source)
+    if section is None:
+        return None
+    where = f'{source}: datasets.{phase}'
     for key in ('dataroot_gt', 'dataroot_lq'):
         if key not in section:
             raise CompareOptionError(f'{where}.{key} is missing: the folder (or LMDB) of the '
@@ -94,8 +141,6 @@ def _dataset_section(datasets: Dict[str, Any], phase: str, source: str) -> Optio
             raise CompareOptionError(f'{where}.{key}: {str(path)!r} does not exist')
         section[key] = str(path)
     if phase == 'train':
-        for key, value in TRAIN_LOADER_DEFAULTS.items():
-            section.setdefault(key, value)
         if 'gt_size' not in section:
             raise CompareOptionError(f'{where}.gt_size is missing: the size of the training crops (e.g. 64)')
         _positive_int(section['gt_size'], f'{where}.gt_size')
@@ -111,6 +156,9 @@ def _architecture(entry: Any, index: int, train: Dict[str, Any], source: str) ->
     if 'network' not in entry or not isinstance(entry['network'], dict):
         raise CompareOptionError(f'{where}.network is missing: a mapping with the registry type and its arguments, '
                                  'e.g. {type: MPRNet, preset: deraining}')
+    _check_keys(entry, ARCH_KEYS, source, f'architectures[{index}]')
+    if 'name' in entry and (isinstance(entry['name'], bool) or not isinstance(entry['name'], (str, int))):
+        _refuse(f'{where}.name', entry['name'], 'a string')
     arch = rename_legacy_keys(entry, LEGACY_ARCH_KEYS, where)
     _check_registered(ARCH_REGISTRY, arch['network'].get('type'), f'{where}.network', 'network')
     arch.setdefault('name', arch['network']['type'])
@@ -144,6 +192,58 @@ def _architecture(entry: Any, index: int, train: Dict[str, Any], source: str) ->
     return arch
 
 
+def _check_evaluation(evaluation: Dict[str, Any], source: str) -> None:
+    """``evaluation``: tile null (or 0, whole images) or a size above tile_overlap >= 0; max_images null or >= 1."""
+    where = f'{source}: evaluation'
+    tile = evaluation['tile']
+    if tile == 0 and not isinstance(tile, bool):
+        tile = evaluation['tile'] = None  # 0 has always meant whole images, as null does
+    tile = _optional_positive_int(tile, f'{where}.tile')
+    overlap = _positive_int(evaluation['tile_overlap'], f'{where}.tile_overlap', allow_zero=True)
+    if tile is not None and overlap >= tile:
+        _refuse(f'{where}.tile_overlap', overlap, f'below evaluation.tile ({tile})')
+    _optional_positive_int(evaluation['max_images'], f'{where}.max_images')
+
+
+def _check_sizes_fit(out: Dict[str, Any], arch: Dict[str, Any], index: int, source: str) -> None:
+    """evaluation.tile and profile.input_size must be multiples of the architecture's input size multiple."""
+    multiple = arch['size_multiple']
+    if multiple is None:
+        try:
+            multiple = size_multiple_from_options(arch['network'])
+        except (TypeError, ValueError, KeyError):
+            return  # arguments its descriptor cannot read: building the network names the problem
+    whose = f'the size multiple of architectures[{index}] {arch["name"]!r}'
+    tile = out['evaluation']['tile']
+    if tile is not None and tile % multiple:
+        _refuse(f'{source}: evaluation.tile', tile, f'a multiple of {multiple} ({whose})')
+    size = out['profile']['input_size']
+    if any(side % multiple for side in size):
+        _refuse(f'{source}: profile.input_size', size, f'[height, width], multiples of {multiple} ({whose})')
+
+
+def _check_recipe(arch: Dict[str, Any], index: int, train_set: Optional[Dict[str, Any]], source: str) -> None:
+    """An entry that trains: the BasicSR options ``MPRNetModel`` will get pass the declared schema (network arguments,
+    loss, optimizer and scheduler types and ranges, the rules between them), before any entry trains."""
+    if arch['total_iter'] == 0 or train_set is None:
+        return  # evaluation only (pretrained weights), or no training set: reported below
+    recipe = model_options(arch, torch.device('cpu'), '.')
+    for key in ('is_train', 'dist', 'rank', 'world_size'):  # set by the launcher, not by option files
+        recipe.pop(key)
+    recipe['path'] = dict(arch['path'])
+    if not recipe['train'].get('scheduler'):
+        # scheduler: null means a constant rate to MPRNetModel (and has always worked here); the schema knows only
+        # an absent scheduler as that.
+        recipe['train'].pop('scheduler', None)
+    recipe['datasets'] = {'train': copy.deepcopy(train_set)}
+    # The comparison logs and saves on its own: these only stand in for what a BasicSR option file must hold.
+    recipe['logger'] = {'print_freq': 1, 'save_checkpoint_freq': arch['total_iter'], 'use_tb_logger': False}
+    try:
+        validate_basicsr_options(recipe, testing=False, source=source)
+    except OptionError as exc:
+        raise CompareOptionError(f'{source}: architectures[{index}] {arch["name"]!r}: {exc}') from None
+
+
 def build_demo_data(spec: Any, source: str) -> None:
     """Build the built-in demo deblurring set that ``demo_data: {root: ..., ...}`` asks for (kept if complete)."""
     if not isinstance(spec, dict) or 'root' not in spec:
@@ -151,7 +251,7 @@ def build_demo_data(spec: Any, source: str) -> None:
                                  f'of build_demo_dataset), found {spec!r}')
     try:
         build_demo_dataset(**spec)
-    except TypeError as exc:
+    except (TypeError, OptionError) as exc:  # an unknown argument, or one out of its range (the LMDB writer's)
         raise CompareOptionError(f'{source}: demo_data: {exc}') from exc
 
 
@@ -159,6 +259,12 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     """Fill in defaults and check a comparison config given as a dict; errors name ``source`` and the option."""
     if not isinstance(opt, dict):
         raise CompareOptionError(f'{source}: expected a mapping at the top level, found {type(opt).__name__}')
+    _check_keys(opt, TOP_LEVEL_KEYS, source)
+    for section in ('evaluation', 'profile', 'grid'):
+        if isinstance(opt.get(section), dict):
+            _check_keys(opt[section], DEFAULTS[section], source, section)
+    if isinstance(opt.get('datasets'), dict):
+        _check_keys(opt['datasets'], DATASET_PHASES, source, 'datasets')
     out: Dict[str, Any] = {k: copy.deepcopy(opt.get(k, v)) for k, v in DEFAULTS.items()
                            if not isinstance(v, dict)}
     try:  # before anything is looked up in a registry: these modules register networks, losses, metrics
@@ -173,14 +279,23 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     out['output_dir'] = str(opt.get('output_dir') or Path('results') / 'compare' / slugify(out['name']))
     out['source'] = source
 
-    from basicsr.utils.registry import METRIC_REGISTRY
+    if not isinstance(out['metrics'], dict):
+        _refuse(f'{source}: metrics', out['metrics'], 'a mapping of metric names to {type, ...}')
     for key, metric in out['metrics'].items():
         if not isinstance(metric, dict):
             raise CompareOptionError(f'{source}: metrics.{key}: expected a mapping with a type, found {metric!r}')
         _check_registered(METRIC_REGISTRY, metric.get('type'), f'{source}: metrics.{key}', 'metric')
+        if 'crop_border' in metric:
+            _positive_int(metric['crop_border'], f'{source}: metrics.{key}.crop_border', allow_zero=True)
 
-    if out['device'] not in ('auto', 'cpu', 'cuda') and not str(out['device']).startswith('cuda:'):
-        raise CompareOptionError(f"{source}: device: expected auto, cpu, cuda or cuda:N, found {out['device']!r}")
+    if not isinstance(out['device'], str) or (out['device'] not in ('auto', 'cpu', 'cuda')
+                                              and not re.fullmatch(r'cuda:\d+', out['device'])):
+        _refuse(f'{source}: device', out['device'], 'auto, cpu, cuda or cuda:N')
+    _positive_int(out['seed'], f'{source}: seed', allow_zero=True)
+    _optional_positive_int(out['num_threads'], f'{source}: num_threads')
+    for key in ('name', 'output_dir'):
+        if opt.get(key) is not None and (isinstance(opt[key], bool) or not isinstance(opt[key], (str, int))):
+            _refuse(f'{source}: {key}', opt[key], 'a string')
     _positive_int(out['train']['total_iter'], f'{source}: train.total_iter', allow_zero=True)
     _positive_int(out['train']['log_every'], f'{source}: train.log_every')
     optim_g = out['train'].get('optim_g')
@@ -193,18 +308,12 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     if not (isinstance(size, (list, tuple)) and len(size) == 2):
         raise CompareOptionError(f'{source}: profile.input_size: expected [height, width], found {size!r}')
     out['profile']['input_size'] = [_positive_int(s, f'{source}: profile.input_size') for s in size]
+    _positive_int(out['profile']['batch'], f'{source}: profile.batch')
     _positive_int(out['profile']['repeats'], f'{source}: profile.repeats')
+    _positive_int(out['profile']['warmup'], f'{source}: profile.warmup', allow_zero=True)
     _positive_int(out['grid']['crop_size'], f'{source}: grid.crop_size')
     _positive_int(out['grid']['images'], f'{source}: grid.images', allow_zero=True)
-
-    out['demo_data'] = copy.deepcopy(opt.get('demo_data'))
-    if out['demo_data'] is not None:
-        build_demo_data(out['demo_data'], source)
-    datasets = opt.get('datasets')
-    if not isinstance(datasets, dict) or 'val' not in datasets:
-        raise CompareOptionError(f'{source}: datasets.val is missing: the paired images every architecture is '
-                                 'evaluated on (dataroot_gt, dataroot_lq)')
-    out['datasets'] = {'val': _dataset_section(datasets, 'val', source)}
+    _check_evaluation(out['evaluation'], source)
 
     archs = opt.get('architectures')
     if not isinstance(archs, list) or not archs:
@@ -216,6 +325,20 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     if duplicates:
         raise CompareOptionError(f'{source}: architectures: names must be distinct; repeated: {duplicates}')
 
+    train_set = _dataset_defaults(opt.get('datasets'), 'train', source)
+    for index, arch in enumerate(out['architectures']):
+        _check_sizes_fit(out, arch, index, source)
+        _check_recipe(arch, index, train_set, source)
+
+    # Only now, with every other value checked, is anything built or any folder looked at.
+    out['demo_data'] = copy.deepcopy(opt.get('demo_data'))
+    if out['demo_data'] is not None:
+        build_demo_data(out['demo_data'], source)
+    datasets = opt.get('datasets')
+    if not isinstance(datasets, dict) or 'val' not in datasets:
+        raise CompareOptionError(f'{source}: datasets.val is missing: the paired images every architecture is '
+                                 'evaluated on (dataroot_gt, dataroot_lq)')
+    out['datasets'] = {'val': _dataset_section(datasets, 'val', source)}
     needs_training = any(a['total_iter'] > 0 for a in out['architectures'])
     out['datasets']['train'] = _dataset_section(datasets, 'train', source)
     if needs_training and out['datasets']['train'] is None:
@@ -233,15 +356,35 @@ def load_compare_options(path: PathLike, overrides: Optional[Dict[str, Any]] = N
     path = Path(path)
     opt = load_option_file(path, 'comparison file')
     for dotted, value in (overrides or {}).items():
-        target = opt
-        *parents, last = dotted.split('.')
-        for key in parents:
-            target = target.setdefault(key, {})
-        target[last] = value
+        apply_override(opt, dotted, value)
     if total_iter is not None:
         opt.setdefault('train', {})['total_iter'] = total_iter
         for entry in opt.get('architectures') or []:
             if isinstance(entry, dict):
                 entry['total_iter'] = total_iter
-    return parse_compare_options(opt, str(path))
+    try:
+        return parse_compare_options(opt, str(path))
+    except CompareOptionError as exc:
+        # A value that came from --set is checked like the file's own; say where it came from.
+        for dotted, value in (overrides or {}).items():
+            if f': {dotted}' in str(exc):
+                raise CompareOptionError(f'{exc} (set by --set {dotted}={value!r})') from None
+        raise
+
+
+def apply_override(opt: Dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``section.key`` (any depth of mappings) in ``opt`` to ``value``; a path through a non-mapping is refused."""
+    *parents, last = dotted.split('.')
+    if not all(parents) or not last:
+        raise CompareOptionError(f'--set {dotted}: expected KEY or SECTION.KEY (dot-separated names)')
+    target = opt
+    for depth, key in enumerate(parents):
+        if target.get(key) is None:
+            target[key] = {}
+        target = target[key]
+        if not isinstance(target, dict):
+            where = '.'.join(parents[:depth + 1])
+            raise CompareOptionError(f'--set {dotted}: {where} is {type(target).__name__} {target!r}, not a mapping; '
+                                     'expected a key of a section')
+    target[last] = value
 

@@ -71,10 +71,11 @@ def check_required(opt: Mapping[str, Any], testing: bool, package_model: bool) -
     require(opt, 'train.total_iter', 'the number of training iterations')
     require(opt, 'train.optim_g', 'an optimizer section {type: Adam, lr: 2.0e-4}')
     require(opt, 'train.optim_g.type', 'an optimizer name, e.g. Adam')
-    require(opt, 'train.optim_g.lr', 'the learning rate (a number > 0)')
+    require(opt, 'train.optim_g.lr', 'the learning rate (a number >= 0)')
     if not package_model:
         require(opt, 'train.scheduler', "a scheduler section (BasicSR's models always build one)")
-    if 'scheduler' in section(opt, 'train'):
+    # scheduler: null is a constant rate to MPRNetModel, as an absent scheduler is.
+    if section(opt, 'train').get('scheduler') is not None:
         require(opt, 'train.scheduler.type', 'a scheduler name')
     require(opt, 'logger', 'a logger section')
     for key, expected in (('print_freq', 'a whole number > 0'), ('save_checkpoint_freq', 'a whole number > 0'),

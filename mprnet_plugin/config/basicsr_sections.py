@@ -160,7 +160,7 @@ class OptimizerOptions(Section):
 
     open_arguments: ClassVar[bool] = True
     type: V(Text()) = doc('Optimizer name (Adam for BasicSR\'s models; MPRNetModel also AdamW, SGD, ...).')
-    lr: V(Number(gt=0)) = doc('Learning rate.')
+    lr: V(Number(ge=0)) = doc('Learning rate (0 freezes the weights).')
     weight_decay: V(Number(ge=0)) = doc('Weight decay.', 0)
     betas: V(ListOf(Number(ge=0, lt=1), length=2)) = doc('Adam\'s coefficients [beta1, beta2].', [0.9, 0.999])
     eps: V(Number(gt=0)) = doc('Adam\'s epsilon.', 1e-8)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MPRNET
+from tests.helpers.settings import TINY_MPRNET
 
 from mprnet_plugin import CheckpointError, MPRNet, load_mprnet_checkpoint
 from mprnet_plugin.checkpoints.reading import load_state_dict_file, read_checkpoint

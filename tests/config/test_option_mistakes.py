@@ -39,7 +39,7 @@ def test_text_or_numbers_are_not_booleans(train_opt, where, key, value):
 
 def test_yaml_float_text_gets_a_hint(train_opt):
     train_opt['train']['optim_g']['lr'] = '1e-4'
-    message = refused(train_opt, r"^train\.optim_g\.lr: '1e-4' \(text\); expected a number > 0")
+    message = refused(train_opt, r"^train\.optim_g\.lr: '1e-4' \(text\); expected a number >= 0")
     assert message.endswith('(YAML reads 1e-4 as text: write 1.0e-4)')
 
 
@@ -66,7 +66,7 @@ def test_iteration_counts_take_whole_floats(train_opt):
     ('num_gpu', -1, "an integer >= 0 or one of 'auto'"),
     ('num_gpu', 'all', "an integer >= 0 or one of 'auto'"),
     ('train.total_iter', 0, 'a whole number > 0'),
-    ('train.optim_g.lr', 0, 'a number > 0'),
+    ('train.optim_g.lr', -0.1, 'a number >= 0'),
     ('train.optim_g.weight_decay', -1, 'a number >= 0'),
     ('logger.print_freq', 0, 'a whole number > 0'),
     ('logger.save_checkpoint_freq', -5, 'a whole number > 0'),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_train_pipeline import paired_dataset, train_options, write_yml
+from tests.training.test_train_pipeline import paired_dataset, train_options, write_yml
 
 from mprnet_plugin.cli import train as train_cli
 from mprnet_plugin.config.basicsr_checks import check_option_file

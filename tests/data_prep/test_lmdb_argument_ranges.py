@@ -3,7 +3,7 @@ value is refused in one line naming the argument, and nothing is written."""
 import numpy as np
 import pytest
 
-import miniature_datasets as mini
+import tests.helpers.miniature_datasets as mini
 from mprnet_plugin.cli.prep import main as prep
 from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.data.lmdb_writer import LmdbArgumentError, make_paired_lmdb, write_lmdb

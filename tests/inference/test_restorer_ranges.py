@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MPRNET
+from tests.helpers.settings import TINY_MPRNET
 
 from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.cli import infer as infer_cli

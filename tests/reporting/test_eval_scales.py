@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from test_train_pipeline import paired_dataset, train_options, write_folder_pairs, write_yml
+from tests.training.test_train_pipeline import paired_dataset, train_options, write_folder_pairs, write_yml
 
 import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads; registers the metrics)
 from mprnet_plugin.cli import test as test_cli

@@ -291,8 +291,8 @@ def test_the_recipe_options_reach_the_training(pairs, tmp_path):
     torch.manual_seed(3)  # the comparison's seed: every architecture starts from this RNG state
     initial = build_network(UNET).state_dict()
     frozen = _trained_weights(pairs, tmp_path, 'frozen', archs, {'total_iter': 2, 'scheduler': None,
-                                                                      'optim_g': {'type': 'SGD', 'lr': 1e-30}})
-    # optim_g is honoured: an lr of 1e-30 changes no float32 weight (lr 0 is refused, as mprnet-train refuses it).
+                                                                      'optim_g': {'type': 'SGD', 'lr': 0}})
+    # optim_g is honoured: an lr of 0 changes no weight.
     assert all(torch.equal(frozen[k], v) for k, v in initial.items())
     adam = {'type': 'Adam', 'lr': 1e-2}
     trained = _trained_weights(pairs, tmp_path, 'adam', archs, {'total_iter': 2, 'optim_g': adam})

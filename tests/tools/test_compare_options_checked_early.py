@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import TINY_MPRNET
+from tests.helpers.settings import TINY_MPRNET
 
 import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads)
 from mprnet_plugin.cli.compare import main

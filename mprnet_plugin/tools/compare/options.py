@@ -231,10 +231,6 @@ def _check_recipe(arch: Dict[str, Any], index: int, train_set: Optional[Dict[str
     for key in ('is_train', 'dist', 'rank', 'world_size'):  # set by the launcher, not by option files
         recipe.pop(key)
     recipe['path'] = dict(arch['path'])
-    if not recipe['train'].get('scheduler'):
-        # scheduler: null means a constant rate to MPRNetModel (and has always worked here); the schema knows only
-        # an absent scheduler as that.
-        recipe['train'].pop('scheduler', None)
     recipe['datasets'] = {'train': copy.deepcopy(train_set)}
     # The comparison logs and saves on its own: these only stand in for what a BasicSR option file must hold.
     recipe['logger'] = {'print_freq': 1, 'save_checkpoint_freq': arch['total_iter'], 'use_tb_logger': False}

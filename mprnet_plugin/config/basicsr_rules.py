@@ -15,13 +15,13 @@ from mprnet_plugin.config.basicsr_sections import STRAY_TOP_LEVEL_KEYS
 from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.config.option_types import describe, did_you_mean
 from mprnet_plugin.config import registered_types as types
+from mprnet_plugin.runtime.precision import AMP_OFF, CPU_AMP_PRECISIONS, EMULATED_BF16_WARNING, cpu_has_native_bf16
 
 LOSS_SECTION_SUFFIX = '_opt'
 # BasicSR's train pipeline accepts these phases (the part before '_'); test_pipeline runs every section.
 TRAIN_PHASES = ('train', 'val')
 # Schedulers whose eta_min is the learning rate they anneal to.
 ANNEALING_SCHEDULERS = ('CosineAnnealingRestartLR', 'LinearWarmupCosineLR')
-AMP_OFF = (None, False, 'none', 'fp32', 'off')
 
 
 def section(opt: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
@@ -227,10 +227,7 @@ def check_training_recipe(opt: Mapping[str, Any], package_model: bool) -> List[s
     if not package_model:
         return []
     _check_crop_size(opt, train_set)
-    amp = train.get('amp')
-    if amp not in AMP_OFF and opt.get('num_gpu') == 0:
-        raise OptionError(f'train.amp: {describe(amp)} with num_gpu: 0; expected none on the CPU (mixed precision '
-                          'needs CUDA)')
+    warnings = _check_amp(opt, train)
     if train.get('perceptual_opt'):
         raise OptionError('train.perceptual_opt: set for MPRNetModel; expected none (MPRNetModel trains with '
                           'train.pixel_opt only)')
@@ -244,7 +241,18 @@ def check_training_recipe(opt: Mapping[str, Any], package_model: bool) -> List[s
     jitter_range = section(opt, 'train', 'saturation_jitter').get('range')
     if isinstance(jitter_range, list) and len(jitter_range) == 2 and jitter_range[0] > jitter_range[1]:
         raise OptionError(f'train.saturation_jitter.range: {jitter_range}; expected [low, high] with low <= high')
-    return []
+    return warnings
+
+
+def _check_amp(opt: Mapping[str, Any], train: Mapping[str, Any]) -> List[str]:
+    # On the CPU (num_gpu: 0) bf16 autocast trains; fp16 is CUDA-only (it needs a grad scaler and is slow on a CPU).
+    amp = train.get('amp')
+    if amp in AMP_OFF or opt.get('num_gpu') != 0:
+        return []
+    if amp not in CPU_AMP_PRECISIONS:
+        raise OptionError(f'train.amp: {describe(amp)} with num_gpu: 0; expected bf16 or none on the CPU (fp16 '
+                          'mixed precision needs CUDA)')
+    return [] if cpu_has_native_bf16() else [f'train.amp: {EMULATED_BF16_WARNING}']
 
 
 def _network_multiple(opt: Mapping[str, Any]) -> Optional[int]:

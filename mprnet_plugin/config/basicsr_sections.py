@@ -240,7 +240,7 @@ class TrainOptions(Section):
     grad_accumulation: V(Int(ge=1, null=True)) = doc('mprnet_plugin: each batch in N micro-batches (divides '
                                                      'batch_size_per_gpu).', 1)
     amp: V(OneOf('bf16', 'fp16', 'none', 'fp32', 'off', False, null=True)) = doc(
-        'mprnet_plugin: mixed precision on CUDA (bf16, fp16); none: float32.', 'none')
+        'mprnet_plugin: mixed precision (bf16 on CUDA or the CPU, fp16 on CUDA only); none: float32.', 'none')
     compile: V(AnyOf(Bool(), MappingValue())) = doc('mprnet_plugin: torch.compile the network for training; a '
                                                     'mapping gives torch.compile\'s arguments.', False)
     identity_init: V(Bool()) = doc('mprnet_plugin: zero the residual output layers so training starts at the input.',

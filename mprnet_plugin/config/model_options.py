@@ -7,20 +7,21 @@ import torch
 
 from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
 from mprnet_plugin.inference.tiling import check_tile
-from mprnet_plugin.runtime.precision import AMP_DTYPES, AMP_OFF
+from mprnet_plugin.runtime.precision import AMP_DTYPES, AMP_OFF, CPU_AMP_PRECISIONS
 from mprnet_plugin.training.accumulation import parse_grad_accumulation
 
 
 
+
 def parse_amp_option(value: Any, device: torch.device) -> Optional[torch.dtype]:
-    """The autocast dtype for ``train.amp`` (None when off); refuses mixed precision on the CPU."""
+    """The autocast dtype for ``train.amp`` (None when off); on the CPU only bf16."""
     if value in AMP_OFF:
         return None
     if value not in AMP_DTYPES:
         raise ValueError(f'train.amp: {value!r} is not supported; expected one of {sorted(AMP_DTYPES)} or none')
-    if device.type != 'cuda':
+    if device.type != 'cuda' and value not in CPU_AMP_PRECISIONS:
         raise ValueError(f'train.amp: {value} needs a CUDA device, but this run is on the CPU (num_gpu: 0 or no GPU '
-                         'visible). Remove train.amp (or set it to none) to train in float32 on the CPU.')
+                         'visible); use train.amp: bf16 (or none) on the CPU.')
     return AMP_DTYPES[value]
 
 

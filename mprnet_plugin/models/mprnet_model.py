@@ -8,8 +8,8 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
   multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``);
 * the authors' saturation jitter (``train.saturation_jitter``) and MixUp (``train.mixup``) on each batch;
 * gradient accumulation (``train.grad_accumulation``), EMA that also starts from the authors' checkpoints
-  (``param_key_g: state_dict``), gradient clipping (``train.grad_clip``), mixed precision on CUDA
-  (``train.amp: bf16 | fp16``), ``train.compile``, and on the CPU ``train.keep_cpu_heap``;
+  (``param_key_g: state_dict``), gradient clipping (``train.grad_clip``), mixed precision (``train.amp: bf16`` on
+  CUDA or the CPU, ``fp16`` on CUDA), ``train.compile``, and on the CPU ``train.keep_cpu_heap``;
 * Adam, AdamW and more as ``optim_g.type`` and the authors' warm-up-then-cosine schedule;
 * checkpoints and training states written atomically, so ``--auto_resume`` never picks up half a file;
 * in test mode, ``<results_root>/metrics/<dataset>.json`` with the mean and per-image metrics, and optionally each

@@ -20,6 +20,7 @@ from mprnet_plugin.checkpoints.reading import read_checkpoint
 from mprnet_plugin.runtime.cpu_heap import keep_cpu_heap, parse_keep_cpu_heap
 from mprnet_plugin.config.model_options import (parse_compile_option, parse_grad_accumulation_option,
                                                  parse_grad_clip_option)
+from mprnet_plugin.runtime.precision import EMULATED_BF16_WARNING, cpu_has_native_bf16
 from mprnet_plugin.training.batch_augment import mixup, parse_mixup_option, parse_saturation_option, saturation_jitter
 from mprnet_plugin.training.identity_init import zero_residual_outputs
 from mprnet_plugin.training.lr_scheduler import build_scheduler
@@ -67,7 +68,10 @@ class MPRNetTrainingMixin:
         self.grad_clip = parse_grad_clip_option(train_opt.get('grad_clip'))
         self.scaler = torch.amp.GradScaler('cuda') if self.amp_dtype == torch.float16 else None
         if self.amp_dtype is not None:
-            logger.info(f'Mixed precision training with {train_opt["amp"]}')
+            logger.info(f'Mixed precision training with {train_opt["amp"]} (autocast on {self.device.type}, '
+                        f'losses in float32{", fp16 grad scaler" if self.scaler is not None else ""})')
+            if self.device.type == 'cpu' and not cpu_has_native_bf16():
+                logger.warning(f'train.amp: {EMULATED_BF16_WARNING}')
 
         self.saturation = parse_saturation_option(train_opt.get('saturation_jitter'))
         self.mixup = parse_mixup_option(train_opt.get('mixup'))
@@ -118,10 +122,10 @@ class MPRNetTrainingMixin:
             self.schedulers.append(build_scheduler(optimizer, scheduler_opt, int(train_opt['total_iter'])))
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Autocast to ``train.amp``'s dtype on CUDA, or nothing."""
+        """Autocast to ``train.amp``'s dtype on the model's device (CUDA, or the CPU in bf16), or nothing."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type='cuda', dtype=self.amp_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def forward_backward(self, net: nn.Module) -> Dict[str, Tensor]:
         """Forward and backward of ``net`` on the current batch (in micro-batches); returns the loss terms."""

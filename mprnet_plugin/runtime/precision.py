@@ -12,6 +12,11 @@ PRECISIONS: Dict[str, Optional[torch.dtype]] = {'fp32': None, 'bf16': torch.bflo
 AMP_DTYPES: Dict[str, torch.dtype] = {name: dtype for name, dtype in PRECISIONS.items() if dtype is not None}
 # The spellings of "no mixed precision" ``train.amp`` accepts.
 AMP_OFF = (None, False, 'none', 'fp32', 'off')
+# Mixed-precision training on the CPU: bf16 autocast needs no gradient scaler (float32's exponent range); fp16 would
+# need one and gains nothing on a CPU (no fast fp16 convolutions there), so it stays CUDA-only.
+CPU_AMP_PRECISIONS = ('bf16',)
+# What a bf16 run on a CPU without native bf16 is told (the option schema, MPRNetModel and the MMEngine launcher).
+EMULATED_BF16_WARNING = 'bf16 on this CPU is emulated and slow (no avx512_bf16 or amx_bf16): fp32 may well be faster'
 
 
 def dtype_name(dtype: torch.dtype) -> str:

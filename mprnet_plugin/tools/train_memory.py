@@ -20,7 +20,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from mprnet_plugin.archs.grad_checkpointing import parse_grad_checkpointing
 from mprnet_plugin.config.loader import load_option_file
 from mprnet_plugin.models.mprnet_training import DEFAULT_PIXEL_OPT
-from mprnet_plugin.runtime.precision import AMP_DTYPES, AMP_OFF
+from mprnet_plugin.runtime.precision import AMP_DTYPES, AMP_OFF, CPU_AMP_PRECISIONS, autocast
 from mprnet_plugin.training.accumulation import parse_grad_accumulation
 from mprnet_plugin.training.optimizers import build_optimizer
 from mprnet_plugin.training.step import training_step
@@ -28,6 +28,10 @@ from mprnet_plugin.tools.profiling import cpu_peak_bytes, synchronize
 
 GIB = 1024 ** 3
 LEVELS: Tuple[Optional[str], ...] = (None, 'cab', 'stage')
+# The precisions a plan measures: float32 and bf16 autocast (on CUDA, or on the CPU, where bf16 autocast trains too).
+PLAN_PRECISIONS: Tuple[Optional[str], ...] = (None, 'bf16')
+# The GPU memory sizes (GiB) a plan covers when none is given: the common 12, 16, 24, 40 and 80 GB cards.
+DEFAULT_GPU_MEMORY: Tuple[float, ...] = (12, 16, 24, 40, 80)
 PAPER_TOTAL_BATCH = 16
 # Share of a GPU's memory a plan may use: the rest is for the CUDA context, cuDNN workspaces and fragmentation.
 USABLE_FRACTION = 0.9
@@ -167,11 +171,13 @@ def measure_training_step(net: nn.Module, loss: nn.Module, optim_g: Mapping[str,
     channels = getattr(net, 'in_c', 3)
     lq = torch.rand(micro_batch, channels, size, size, device=device)
     gt = torch.rand(micro_batch, channels, size, size, device=device)
-    autocast = (lambda: torch.autocast(device_type='cuda', dtype=AMP_DTYPES[amp])) if amp else None
+    if amp is not None and device.type != 'cuda' and amp not in CPU_AMP_PRECISIONS:
+        raise ValueError(f'train.amp {amp} trains on CUDA only; measure it with --device cuda (or bf16 on the CPU)')
+    cast = (lambda: autocast(device, amp)) if amp else None
 
     def forward_backward() -> None:
-        # The recipe's own step: autocast, stage outputs, the loss on each of them, backward.
-        training_step(net, lq, gt, loss, autocast=autocast)
+        # The recipe's own step: autocast (on CUDA or the CPU), stage outputs, the loss on each of them, backward.
+        training_step(net, lq, gt, loss, autocast=cast)
 
     optimizer.zero_grad(set_to_none=True)
     params = list(net.parameters())
@@ -185,6 +191,17 @@ def measure_training_step(net: nn.Module, loss: nn.Module, optim_g: Mapping[str,
     state = optimizer_state_bytes(optimizer)
     return StepMeasurement(before + fb_peak + state, after_backward + opt_peak, seconds, micro_batch,
                            tensor_bytes(params), state)
+
+
+def measured_precision(amp: Optional[str], device: torch.device) -> Optional[str]:
+    """The autocast precision a step of ``train.amp: amp`` is measured in on ``device``.
+
+    fp16 runs on CUDA only; on the CPU its step is measured under bf16 autocast, whose activations take the same two
+    bytes per element (the memory, not the speed, is what carries over).
+    """
+    if amp is None or device.type == 'cuda' or amp in CPU_AMP_PRECISIONS:
+        return amp
+    return CPU_AMP_PRECISIONS[0]
 
 
 @dataclass

@@ -4,6 +4,7 @@ import re
 import pytest
 
 from mprnet_plugin.archs.mprnet_arch import MPRNet
+from mprnet_plugin.config import basicsr_rules
 from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.config.errors import OptionError
 
@@ -177,9 +178,15 @@ def test_cuda_prefetch_needs_pinned_memory(train_opt):
     refused(train_opt, r'^datasets\.train\.pin_memory: null with prefetch_mode: cuda; expected true')
 
 
-def test_mixed_precision_needs_a_gpu(train_opt):
+def test_fp16_needs_a_gpu_and_bf16_trains_on_the_cpu(train_opt, monkeypatch):
+    train_opt['train']['amp'] = 'fp16'
+    refused(train_opt, r"^train\.amp: 'fp16' \(text\) with num_gpu: 0; expected bf16 or none on the CPU")
     train_opt['train']['amp'] = 'bf16'
-    refused(train_opt, r"^train\.amp: 'bf16' \(text\) with num_gpu: 0")
+    monkeypatch.setattr(basicsr_rules, 'cpu_has_native_bf16', lambda: True)
+    assert validates(train_opt) == []
+    monkeypatch.setattr(basicsr_rules, 'cpu_has_native_bf16', lambda: False)
+    assert validates(train_opt) == ['train.amp: bf16 on this CPU is emulated and slow (no avx512_bf16 or amx_bf16): '
+                                    'fp32 may well be faster']
 
 
 def test_testing_needs_weights(test_opt):

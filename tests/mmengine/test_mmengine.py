@@ -380,11 +380,11 @@ def test_cpu_distributed_start_needs_the_launchers_environment(monkeypatch):
 
 
 @pytest.mark.slow
-def test_amp_option_says_it_needs_cuda(tmp_path):
+def test_amp_fp16_option_says_it_needs_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this checks the message shown on machines without CUDA')
-    with pytest.raises(ValueError, match='--amp bf16 needs a CUDA device'):
-        mm_train.main([str(GOPRO_CONFIG), '--amp', 'bf16', '--work-dir', str(tmp_path)])
+    with pytest.raises(ValueError, match='--amp fp16 needs a CUDA device'):
+        mm_train.main([str(GOPRO_CONFIG), '--amp', 'fp16', '--work-dir', str(tmp_path)])
 
 
 def test_metric_reaches_the_plugins_realblur_aligned_metrics():

@@ -51,15 +51,37 @@ def test_measures_a_step_and_plans_a_gpu_without_writing_files(tmp_path):
     assert 'grad_checkpointing cab' in out and '1x32x32 micro-batch' in out and '1 of 2 micro-batches' in out
     peak = re.search(r'peak tensor memory of a step: ([\d.]+ [MG]iB)', out)
     assert peak and _mib(peak.group(1)) > 0
-    per_sample = {m.group(1): _mib(m.group(2))
-                  for m in re.finditer(r'^  (false|cab|stage) +none +([\d.]+ [MG]iB)', out, re.M)}
-    assert per_sample.keys() == {'false', 'cab', 'stage'}
-    assert per_sample['stage'] < per_sample['cab'] < per_sample['false']
+    per_sample = {(m.group(1), m.group(2)): _mib(m.group(3))
+                  for m in re.finditer(r'^  (false|cab|stage) +(none|bf16) +([\d.]+ [MG]iB)', out, re.M)}
+    assert per_sample.keys() == {(level, amp) for level in ('false', 'cab', 'stage') for amp in ('none', 'bf16')}
+    for amp in ('none', 'bf16'):
+        assert per_sample[('stage', amp)] < per_sample[('cab', amp)] < per_sample[('false', amp)]
+    # bf16 is measured on the CPU too (under CPU autocast), not assumed
+    assert 'measured on cpu; bf16: under cpu bf16 autocast' in out and 'CUDA-only' not in out
+    assert per_sample[('false', 'bf16')] < per_sample[('false', 'none')]
     assert re.search(r'recommended: network_g.grad_checkpointing: \w+, datasets.train.batch_size_per_gpu: 16, '
-                     r'train.grad_accumulation: \d+, train.amp: none', out)
+                     r'train.grad_accumulation: \d+, train.amp: (none|bf16)', out)
     assert 'derived' in out and 'measured' in out
     assert list(cwd.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ['cwd', 'tiny.yml']
+
+
+def test_bf16_is_measured_on_the_cpu_and_the_default_plan_covers_common_gpus(tmp_path):
+    yml = _option_file(tmp_path / 'bf16.yml', amp='bf16')
+    result = _run(['-opt', str(yml), '--device', 'cpu', '--gpu-memory'], tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert '2x32x32 micro-batch' in out and 'bf16 (autocast on cpu), on cpu' in out and 'CUDA-only' not in out
+    summary = out[out.index('summary: the recommended settings'):]
+    assert re.findall(r'^ +(\d+) GiB ', summary, re.M) == ['12', '16', '24', '40', '80']
+    assert out.count('recommended: ') == 5
+
+
+def test_fp16_is_measured_in_bf16_on_the_cpu_and_says_so(tmp_path):
+    yml = _option_file(tmp_path / 'fp16.yml', amp='fp16')
+    result = _run(['-opt', str(yml), '--device', 'cpu'], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert 'train.amp fp16 is CUDA-only: measured under bf16 autocast on the CPU here' in result.stdout
 
 
 def test_version(capsys):

@@ -11,14 +11,17 @@ train the total batch in that memory. It writes nothing to disk.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from mprnet_plugin.cli.common import add_version
+from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.archs.grad_checkpointing import parse_grad_checkpointing
+from mprnet_plugin.config.basicsr_checks import LauncherArguments, options_as_basicsr_reads
+from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.runtime.devices import resolve_device
 from mprnet_plugin.tools.train_memory import (GIB, LEVELS, PAPER_TOTAL_BATCH, USABLE_FRACTION, Plan, StepMeasurement,
                                         TrainSettings, build_network, build_pixel_loss, measure_training_step,
@@ -41,8 +44,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help=f'total batch the --gpu-memory plans train (default {PAPER_TOTAL_BATCH}, the paper\'s)')
     add_version(parser)
     args = parser.parse_args(argv)
-    if args.gpu_memory is not None and args.gpu_memory <= 0:
-        parser.error(f'--gpu-memory must be a positive number of GiB; got {args.gpu_memory:g}')
+    if args.gpu_memory is not None and (not math.isfinite(args.gpu_memory) or args.gpu_memory <= 0):
+        parser.error(f'--gpu-memory must be a finite positive number of GiB; got {args.gpu_memory:g}')
     if args.batch is not None and args.batch < 1:
         parser.error(f'--batch must be a positive integer; got {args.batch}')
     if args.total_batch < 1:
@@ -99,20 +102,53 @@ def _print_plans(measured: Dict[Tuple[Optional[str], Optional[str]], StepMeasure
               'so a plan that fits in fp32 is expected to fit with train.amp: bf16 too; run on a GPU to measure it)')
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``mprnet-memory``; exit status 2 for bad options."""
-    args = parse_args(argv)
+class StepTooLarge(Exception):
+    """The step does not fit in the device's memory: the tool's answer (exit status 1), not a crash."""
+
+
+def read_settings(args: argparse.Namespace) -> Tuple[TrainSettings, Optional[str]]:
+    """The option file through the declared schema, then what a step needs; ``UsageError`` names the option."""
+    opt = options_as_basicsr_reads(LauncherArguments(args.opt, [], False))
     try:
-        device = resolve_device(args.device)
+        warnings = validate_basicsr_options(opt, testing=False, source=args.opt)
+    except UsageError as exc:
+        text = str(exc)
+        raise UsageError(text if args.opt in text else f'{args.opt}: {text}') from None
+    for line in warnings:
+        print(f'mprnet-memory: warning: {line}', file=sys.stderr, flush=True)
+    try:
         settings = read_train_settings(Path(args.opt), args.batch)
         level = parse_grad_checkpointing(settings.network_g.get('grad_checkpointing', False),
                                          f'{args.opt}: network_g.grad_checkpointing')
         build_network(settings.network_g)
         build_pixel_loss(settings.pixel_opt)
     except (ValueError, TypeError, KeyError) as exc:
-        print(f'mprnet-memory: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}',
-              file=sys.stderr)
-        return 2
+        raise UsageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    return settings, level
+
+
+def _measure_or_refuse(settings: TrainSettings, level: Optional[str], micro_batch: int, device: torch.device,
+                       amp: Optional[str]) -> StepMeasurement:
+    try:
+        return _measure(settings, level, micro_batch, device, amp)
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one; the CPU allocator raises a plain one
+        if not isinstance(exc, torch.cuda.OutOfMemoryError) and "can't allocate memory" not in str(exc):
+            raise
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+        raise StepTooLarge(f'one training step does not fit in the memory of {device}: {micro_batch}x3x'
+                           f'{settings.gt_size}x{settings.gt_size} micro-batch, grad_checkpointing '
+                           f'{_level_name(level)}, {amp or "fp32"} ran out of memory; try a smaller --batch, '
+                           'gt_size or a grad_checkpointing level') from None
+
+
+def measure(args: argparse.Namespace) -> Optional[int]:
+    """Check the option file, measure one step (and with ``--gpu-memory`` the batch-1 steps), print the plans."""
+    settings, level = read_settings(args)  # before the device: a bad file is refused first
+    try:
+        device = resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f'--device {args.device}: {exc}') from None
     amp = settings.amp if device.type == 'cuda' else None
     micro = settings.batch // settings.accumulation
     print(f'{args.opt}: {settings.network_g["type"]} (grad_checkpointing {_level_name(level)}), '
@@ -120,22 +156,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'grad_accumulation {settings.accumulation}), {amp or "fp32"}, on {device}')
     if settings.amp and amp is None:
         print(f'  train.amp {settings.amp} is CUDA-only: measured in fp32 here (bf16/fp16 take less)')
-    step = _measure(settings, level, micro, device, amp)
+    step = _measure_or_refuse(settings, level, micro, device, amp)
     extra = f', 1 of {settings.accumulation} micro-batches (each holds the same)' if settings.accumulation > 1 else ''
     print(f'one training step: forward, {settings.pixel_opt["type"]} on every stage output, backward, '
           f'{settings.optim_g["type"]} step{extra}')
     _report_step(step, device)
     if args.gpu_memory is None:
-        return 0
+        return None
     measured: Dict[Tuple[Optional[str], Optional[str]], StepMeasurement] = {}
     precisions = [None, 'bf16'] if device.type == 'cuda' else [None]
     for precision in precisions:
         for each in LEVELS:
             if device.type == 'cuda':
-                _measure(settings, each, 1, device, precision)  # warm-up, so the timed step is representative
-            measured[(each, precision)] = _measure(settings, each, 1, device, precision)
+                # warm-up, so the timed step is representative
+                _measure_or_refuse(settings, each, 1, device, precision)
+            measured[(each, precision)] = _measure_or_refuse(settings, each, 1, device, precision)
     _print_plans(measured, args.total_batch, args.gpu_memory, device)
-    return 0
+    return None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``mprnet-memory``: 2 for bad options, 1 when the step does not fit (one line saying so)."""
+    args = parse_args(argv)
+    return run_tool('mprnet-memory', lambda: measure(args))
 
 
 if __name__ == '__main__':

@@ -122,3 +122,23 @@ def test_a_folder_is_claimed_only_when_new_empty_or_ours(tmp_path):
     (tmp_path / 'f').write_text('x')
     with pytest.raises(NotAFolderError):
         claim_output_folder(tmp_path / 'f' / 'sub')
+
+
+def test_an_option_read_only_at_save_time_is_checked_before_any_folder(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from mprnet_plugin.cli import train as train_cli
+    opt = {'name': 'saves', 'model_type': 'MPRNetModel', 'num_gpu': 0, 'scale': 1,
+           'datasets': {'train': {'name': 'tiny', 'type': 'PairedImageDataset', 'dataroot_lq': 'lq',
+                                  'dataroot_gt': 'gt', 'io_backend': {'type': 'disk'}, 'gt_size': 32,
+                                  'batch_size_per_gpu': 2, 'num_worker_per_gpu': 0}},
+           'network_g': {'type': 'MPRNet', **TINY},
+           'path': {'pretrain_network_g': None},
+           'train': {'optim_g': {'type': 'Adam', 'lr': 2e-4}, 'pixel_opt': {'type': 'MPRNetLoss'}, 'total_iter': 4},
+           'logger': {'print_freq': 1, 'save_checkpoint_freq': 2, 'use_tb_logger': False,
+                      'save_safetensors': 'yes'}}
+    (tmp_path / 'opt.yml').write_text(yaml.safe_dump(opt))
+    monkeypatch.chdir(tmp_path)
+    assert train_cli.main(['-opt', 'opt.yml']) == 2
+    assert "logger.save_safetensors: 'yes' (text)" in error_line(capsys, 'mprnet-train')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['opt.yml']  # no experiments/, tb_logger/ or results/

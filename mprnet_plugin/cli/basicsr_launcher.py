@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import basicsr.test
 import basicsr.train
@@ -20,6 +20,7 @@ from mprnet_plugin.compat.basicsr import ResumeStateError, install_basicsr_fixes
 from mprnet_plugin.config.basicsr_checks import check_option_file
 from mprnet_plugin.config.custom_imports import CustomImportError
 from mprnet_plugin.config.recipes import RecipeError, resolve_opt_argument
+from mprnet_plugin.runtime.run_lock import RunLock
 from mprnet_plugin.version import __version__
 
 # The exceptions that mean bad options or files named by them (exit 2).
@@ -32,6 +33,7 @@ class _ParsedOptions:
     def __init__(self, original: Callable, argv: Sequence[str], prog: str) -> None:
         self.original, self.argv, self.prog = original, list(argv), prog
         self.opt: Optional[Dict[str, Any]] = None
+        self.lock: Optional[RunLock] = None
 
     def __call__(self, root_path: str, is_train: bool = True) -> Any:
         # Every option is checked before BasicSR parses the file (which may start a process group).
@@ -42,7 +44,28 @@ class _ParsedOptions:
         # BasicSR makes a folder of every path.* entry it does not know; this one is a switch, read above.
         opt['path'].pop('allow_random_weights', None)
         self.opt = opt
+        if opt['rank'] == 0:  # one process of a distributed run makes the folders, and that one holds the lock
+            self.lock = RunLock(*run_folder(opt)).acquire()
         return opt, args
+
+    def release(self) -> None:
+        """Let the run's lock go (the pipeline has finished; the OS lets it go anyway when the process ends)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def run_folder(opt: Dict[str, Any]) -> Tuple[str, str]:
+    """The folder a run owns (``experiments/<name>``, or ``results/<name>`` when testing) and how to name it.
+
+    Locked before BasicSR's ``make_exp_dirs``, whose ``mkdir_and_rename`` would rename a live run's folder aside;
+    ``tb_logger/<name>`` follows the same name, so the one lock covers it too.
+    """
+    if opt['is_train']:
+        folder = opt['path']['experiments_root']
+        return folder, f"{folder} (and tb_logger/{opt['name']})"
+    folder = opt['path']['results_root']
+    return folder, folder
 
 
 def run_pipeline(pipeline_name: str, argv: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -66,6 +89,7 @@ def run_pipeline(pipeline_name: str, argv: Optional[List[str]] = None) -> Dict[s
         pipeline(os.getcwd())
     finally:
         module.parse_options = parsed.original
+        parsed.release()
     assert parsed.opt is not None  # the pipeline's first step
     return parsed.opt
 

@@ -9,7 +9,7 @@ from typing import List, Optional
 import yaml
 
 import mprnet_plugin  # noqa: F401  (compatibility fixes and registration first)
-from mprnet_plugin.checkpoints.reading import CheckpointError
+from mprnet_plugin.cli.common import add_version, run_tool
 from mprnet_plugin.tools.compare import CompareOptionError, load_compare_options, run_comparison
 from mprnet_plugin.config.recipes import RecipeError, resolve_option_file
 
@@ -28,10 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='override the iteration budget of every architecture (0: evaluate without training)')
     parser.add_argument('--device', help='override device: auto, cpu, cuda or cuda:N')
     parser.add_argument('--only', nargs='+', metavar='NAME', help='run only these architectures (by name)')
-    parser.add_argument('--force', action='store_true', help='retrain and re-evaluate even when results are up to date')
+    parser.add_argument('--force', action='store_true',
+                        help='retrain and re-evaluate even when results are up to date, and write into an '
+                             'output_dir this package did not make')
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='override any option, e.g. --set profile.input_size=[128,128] seed=1')
-    parser.add_argument('--version', action='version', version=f'%(prog)s (mprnet_plugin) {mprnet_plugin.__version__}')
+    add_version(parser)
     return parser
 
 
@@ -50,39 +52,27 @@ def parse_overrides(items: List[str]) -> dict:
     return overrides
 
 
-def error(message: object, status: int) -> int:
-    """Print ``mprnet-compare: error: <message>`` on one line to stderr and return ``status``."""
-    print(f'{PROG}: error: ' + ' '.join(str(message).split()), file=sys.stderr)
-    return status
+def run(args: argparse.Namespace) -> None:
+    """Check every option, run the comparison and print where its results are."""
+    overrides = parse_overrides(args.set)
+    for key, value in (('output_dir', args.output_dir), ('device', args.device)):
+        if value is not None:
+            overrides[key] = value
+    if args.iters is not None and args.iters < 0:
+        raise CompareOptionError(f'--iters must be 0 or more, got {args.iters}')
+    # -opt: a file, or a packaged recipe name such as compare/demo (mprnet_plugin.config.recipes)
+    opt = load_compare_options(resolve_option_file(args.opt, 'compare'), overrides, total_iter=args.iters)
+    paths = run_comparison(opt, force=args.force, only=args.only)
+    for kind, path in paths.items():
+        print(f'{kind}: {path}')
+    print((paths['markdown']).read_text(encoding='utf-8'))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``mprnet-compare`` console script: 0 done, 2 bad arguments or options, 1 failed work."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
-    try:
-        overrides = parse_overrides(args.set)
-        for key, value in (('output_dir', args.output_dir), ('device', args.device)):
-            if value is not None:
-                overrides[key] = value
-        if args.iters is not None and args.iters < 0:
-            raise CompareOptionError(f'--iters must be 0 or more, got {args.iters}')
-        # -opt: a file, or a packaged recipe name such as compare/demo (mprnet_plugin.config.recipes)
-        opt = load_compare_options(resolve_option_file(args.opt, 'compare'), overrides, total_iter=args.iters)
-    except (CompareOptionError, RecipeError) as exc:
-        return error(exc, 2)
-    try:
-        paths = run_comparison(opt, force=args.force, only=args.only)
-    except CompareOptionError as exc:
-        return error(exc, 2)
-    except (CheckpointError, ValueError, FloatingPointError) as exc:  # messages that name what went wrong
-        return error(exc, 1)
-    except (RuntimeError, OSError) as exc:  # from torch or the file system: the type helps
-        return error(f'{type(exc).__name__}: {exc}', 1)
-    for kind, path in paths.items():
-        print(f'{kind}: {path}')
-    print((paths['markdown']).read_text(encoding='utf-8'))
-    return 0
+    return run_tool(PROG, lambda: run(args), usage_errors=(CompareOptionError, RecipeError))
 
 
 if __name__ == '__main__':

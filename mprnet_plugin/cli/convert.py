@@ -11,7 +11,8 @@ from typing import List, Optional
 
 from mprnet_plugin.checkpoints.conversion import LAYOUTS, convert_checkpoint, layout_for
 from mprnet_plugin.checkpoints.reading import CheckpointError
-from mprnet_plugin.cli.common import add_version
+from mprnet_plugin.cli.common import UsageError, add_version, run_tool
+from mprnet_plugin.io.atomic import OutputConflictError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,16 +43,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         layout_for(args.output, args.to)
     except ValueError as exc:
         parser.error(str(exc))
-    try:
-        layout, used, count = convert_checkpoint(args.input, args.output, args.to, args.key, args.force)
-    except CheckpointError as exc:
-        print(f'mprnet-convert: error: {exc}', file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f'mprnet-convert: error: cannot write {args.output!r}: {exc.strerror or exc}', file=sys.stderr)
-        return 1
-    print(f'wrote {args.output} ({layout} layout, {count} tensors from {used or "the top level"} of {args.input})')
-    return 0
+
+    def body() -> None:
+        try:
+            layout, used, count = convert_checkpoint(args.input, args.output, args.to, args.key, args.force)
+        except OSError as exc:
+            if isinstance(exc, FileExistsError):  # an output in the way (refused, never replaced): bad arguments
+                raise UsageError(str(exc)) from None
+            raise OSError(f'cannot write {args.output!r}: {exc.strerror or exc}') from None
+        print(f'wrote {args.output} ({layout} layout, {count} tensors from {used or "the top level"} of {args.input})')
+
+    return run_tool('mprnet-convert', body, usage_errors=(UsageError, CheckpointError, OutputConflictError))
 
 
 if __name__ == '__main__':

@@ -29,7 +29,7 @@ from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.config.recipes import options_root
 from mprnet_plugin.data.demo_data import build_demo_dataset
 from mprnet_plugin.data.lmdb_reader import read_lmdb_images
-from mprnet_plugin.io.atomic import atomic_output, atomic_write_text
+from mprnet_plugin.io.atomic import OutputConflictError, atomic_output, atomic_write_text, claim_output_folder
 from mprnet_plugin.io.images import read_image, write_image
 
 PROG = 'mprnet-demo'
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='demo_output', help='output folder (default: demo_output)')
+    parser.add_argument('--force', action='store_true',
+                        help='write into an existing --out folder that the demo did not make (its files of the same '
+                             'names are replaced)')
     parser.add_argument('--options', default=None,
                         help='folder holding MPRNet_demo_train.yml and MPRNet_demo_test.yml '
                              '(default: the packaged demo recipes, mprnet-options path demo/demo_train)')
@@ -125,7 +128,11 @@ def run(args: argparse.Namespace) -> int:
     for path in (train_yml, test_yml):
         if not path.is_file():
             raise UsageError(f'option file {path} is missing; pass --options <folder holding it>')
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        # Re-runs reuse and replace this demo's own files: only in a folder it made, or one the user hands over.
+        claim_output_folder(out, args.force, '--out')
+    except OutputConflictError as exc:
+        raise UsageError(str(exc)) from None
     started = time.time()
 
     print(f'== 1/4 building the demo deblurring set in {out / "data"}', flush=True)

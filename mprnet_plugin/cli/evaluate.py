@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import List, Optional
 
 import mprnet_plugin  # noqa: F401  (the package's import installs the host fixes, registers metrics)
+from mprnet_plugin.cli.common import add_version, run_tool
 from mprnet_plugin.data.lmdb_reader import is_lmdb
-from mprnet_plugin.io.images import ImageReadError
+from mprnet_plugin.io.atomic import OutputConflictError, check_writable_location, refuse_existing_file
 from mprnet_plugin.metrics.benchmarks import BENCHMARK_METRICS, PAPER_RESULTS
 from mprnet_plugin.reporting.folders import EvaluationError, evaluate_folders, metric_options
 from mprnet_plugin.reporting.summary import SummaryRow
 from mprnet_plugin.reporting.tables import format_console, write_per_image_csv, write_summary
 
 PROG = 'mprnet-eval'
+# What a run writes into its save folder (--save-dir, default --output).
+SAVED_FILES = ('summary.csv', 'summary.md', 'per_image.csv')
 
 
 class ArgumentError(EvaluationError):
@@ -48,8 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--save-dir', default=None,
                         help='write summary.csv, summary.md and per_image.csv here (default: the output folder)')
     parser.add_argument('--workers', type=int, default=1, help='processes scoring images in parallel (default 1)')
-    parser.add_argument('--version', action='version', version=f'%(prog)s (mprnet_plugin) {mprnet_plugin.__version__}')
+    parser.add_argument('--force', action='store_true',
+                        help='replace summary.csv, summary.md and per_image.csv if they exist in the save folder')
+    add_version(parser)
     return parser
+
+
+def check_save_dir(save_dir: Path, force: bool) -> None:
+    """Refuse, before scoring, a save folder that cannot be made or whose result files exist (unless ``force``)."""
+    if save_dir.exists() and not save_dir.is_dir():
+        raise ArgumentError(f'--save-dir {str(save_dir)!r} is a file; expected a folder')
+    try:
+        check_writable_location(save_dir / SAVED_FILES[0])
+        for file_name in SAVED_FILES:
+            refuse_existing_file(save_dir / file_name, force)
+    except OutputConflictError as exc:
+        raise ArgumentError(str(exc)) from None
 
 
 def run(argv: Optional[List[str]] = None) -> SummaryRow:
@@ -66,10 +83,11 @@ def run(argv: Optional[List[str]] = None) -> SummaryRow:
         metric_opts = metric_options(args.benchmark, args.metric)
     except EvaluationError as exc:
         raise ArgumentError(str(exc)) from None
+    save_dir = Path(args.save_dir or args.output)
+    check_save_dir(save_dir, args.force)
     name = args.name or Path(args.output).resolve().name
     row = evaluate_folders(args.output, args.target, metric_opts, args.suffix, args.workers, name)
     row.paper = args.paper
-    save_dir = Path(args.save_dir or args.output)
     csv_path, md_path = write_summary([row], save_dir)
     write_per_image_csv(row, save_dir / 'per_image.csv')
     print(f'{format_console([row])}\nWritten to {csv_path}, {md_path} and {save_dir / "per_image.csv"}', flush=True)
@@ -78,15 +96,11 @@ def run(argv: Optional[List[str]] = None) -> SummaryRow:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``mprnet-eval``: 0 on success; 2 for bad arguments, 1 for files that cannot be scored, with a one-line reason."""
-    try:
+    def body() -> None:
         run(argv)
-    except ArgumentError as err:
-        print(f'{PROG}: error: {err}', file=sys.stderr)
-        return 2
-    except (EvaluationError, ImageReadError, OSError) as err:
-        print(f'{PROG}: error: {err}', file=sys.stderr)
-        return 1
-    return 0
+
+    # Any other error (an EvaluationError, an unreadable image, a failed write) means files that cannot be scored.
+    return run_tool(PROG, body, usage_errors=(ArgumentError,))
 
 
 if __name__ == '__main__':

@@ -17,7 +17,7 @@ from mprnet_plugin.checkpoints import CheckpointError, build_mprnet_from_checkpo
 from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.cli.local_args import add_local_arguments, local_options
 from mprnet_plugin.inference.export import DEFAULT_OPSET, EXPORT_FORMATS, check_size, export, supported_opsets
-from mprnet_plugin.io.atomic import OutputConflictError, check_replaceable
+from mprnet_plugin.io.atomic import OutputConflictError, check_writable_location, refuse_existing_file
 
 PROG = 'mprnet-export'
 # Exports that differ from PyTorch by more than this fail the command (float32 reordering stays far below it).
@@ -43,6 +43,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tolerance', type=float, default=DEFAULT_TOLERANCE,
                         help=f'largest accepted max abs difference from PyTorch (default {DEFAULT_TOLERANCE:g})')
     parser.add_argument('--no-verify', action='store_true', help='skip the comparison with PyTorch')
+    parser.add_argument('--force', action='store_true', help='replace an existing --output file')
     add_version(parser)
     add_local_arguments(parser)
     args = parser.parse_args(argv)
@@ -60,24 +61,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def check_output(output: str, weights: str) -> None:
-    """Refuse an ``--output`` that is the checkpoint, a folder, or in a folder that cannot be written."""
+def check_output(output: str, weights: str, force: bool = False) -> None:
+    """Refuse an ``--output`` that is the checkpoint, a folder, an existing file (without ``force``), or that
+    cannot be made (under a file, in a folder that cannot be written)."""
     if os.path.abspath(output) == os.path.abspath(weights):
         raise UsageError(f'--output {output!r} is the --weights file; choose another name')
     try:
-        check_replaceable(output, as_folder=False)
+        refuse_existing_file(output, force, '--output')
+        check_writable_location(output)
     except OutputConflictError as exc:
-        raise UsageError(f'--output: {exc}') from None
-    parent = os.path.dirname(os.path.abspath(output))
-    while not os.path.exists(parent):  # the nearest existing folder is where the missing ones would be made
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f'--output {output!r}: cannot write in {parent!r} (not a writable folder)')
+        raise UsageError(str(exc) if str(exc).startswith('--output') else f'--output: {exc}') from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Export and check; an export beyond the tolerance raises (and leaves no file)."""
-    check_output(args.output, args.weights)
+    check_output(args.output, args.weights, args.force)
     net = build_mprnet_from_checkpoint(args.weights, args.checkpoint_key)
     if args.local_options:
         to_local(net, **args.local_options)

@@ -34,6 +34,7 @@ from mprnet_plugin.io.images import (
 from mprnet_plugin.inference.restorer import (MIN_FALLBACK_TILE, PRECISIONS, NonFiniteError, OutOfRangeError, Restorer,
                                              check_finite, check_unit_range, same_size_batches)
 from mprnet_plugin.inference.tiling import check_tile
+from mprnet_plugin.io.atomic import OutputConflictError, check_parent_folder
 
 logger = logging.getLogger('mprnet_plugin.infer')
 PROG = 'mprnet-infer'
@@ -82,6 +83,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--ext', default=None,
                         help='output file type (png, tif, ...); default: the input\'s, but PNG for JPEG/WebP inputs')
     parser.add_argument('--skip-existing', action='store_true', help='leave images whose output already exists')
+    parser.add_argument('--force', action='store_true',
+                        help='replace output images that already exist (without it, or --skip-existing, they are '
+                             'refused before any image is restored)')
     parser.add_argument('--checkpoint-key', default=None,
                         help='read the weights under this key (default: params_ema, params, state_dict, model)')
     parser.add_argument('--workers', type=int, default=2, help='threads reading and writing files (default 2)')
@@ -96,6 +100,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
             parser.error(f'{exc} (--tile 0: whole images)')
     if args.batch < 1 or args.workers < 1:
         parser.error('--batch and --workers must be at least 1')
+    if args.force and args.skip_existing:
+        parser.error('--force replaces existing outputs and --skip-existing leaves them: give one of the two')
     if args.fallback_tile < MIN_FALLBACK_TILE or args.fallback_tile % SIZE_MULTIPLE:
         parser.error(f'--fallback-tile must be a multiple of {SIZE_MULTIPLE} and at least {MIN_FALLBACK_TILE} '
                      f'(the smallest tile the out-of-memory retry tries); got {args.fallback_tile}')
@@ -191,14 +197,42 @@ def _prefetch(pool: ThreadPoolExecutor, jobs: Sequence[Job], ahead: int) -> Iter
     yield from pending
 
 
+def check_output_folder(output: Path) -> None:
+    """Refuse an ``--output`` that is a file, lies under a file, or cannot be written: before any image is restored."""
+    if output.exists() and not output.is_dir():
+        raise UsageError(f'--output {os.fspath(output)!r} is a file; expected a folder (one restored image per input '
+                         'is written into it)')
+    try:
+        check_parent_folder(output)
+    except OutputConflictError as exc:
+        raise UsageError(f'--output: {exc}') from None
+    nearest = output.absolute()
+    while not nearest.exists():  # the nearest existing folder is where the missing ones would be made
+        nearest = nearest.parent
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise UsageError(f'--output {os.fspath(output)!r}: cannot write in {os.fspath(nearest)!r} (not a writable '
+                         'folder)')
+
+
+def refuse_existing_outputs(jobs: Sequence[Job]) -> None:
+    """Refuse, before any work, output images that exist already (``--force`` replaces, ``--skip-existing`` skips)."""
+    existing = [job.target for job in jobs if job.target.is_file()]
+    if existing:
+        raise UsageError(f'{len(existing)} output image(s) already exist (first: {os.fspath(existing[0])!r}); pass '
+                         '--skip-existing to leave them, or --force to replace them')
+
+
 def run(args: argparse.Namespace) -> int:
     """Restore every input image; returns the exit status (0: all written, 1: some failed)."""
+    check_output_folder(Path(args.output))
     jobs = plan_jobs(collect_inputs(args.input, exclude=Path(args.output)), Path(args.output), args.suffix, args.ext)
     skipped = 0
     if args.skip_existing:
         todo = [job for job in jobs if not job.target.exists()]
         skipped = len(jobs) - len(todo)
         jobs = todo
+    elif not args.force:
+        refuse_existing_outputs(jobs)
     restorer = Restorer.from_checkpoint(args.weights, device=args.device, tile=args.tile or None,
                                         overlap=args.tile_overlap, precision=args.precision, batch=args.batch,
                                         key=args.checkpoint_key, fallback_tile=args.fallback_tile,

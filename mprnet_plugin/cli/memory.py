@@ -13,14 +13,17 @@ memory size. It writes nothing to disk.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from mprnet_plugin.cli.common import add_version
+from mprnet_plugin.cli.common import UsageError, add_version, run_tool
 from mprnet_plugin.archs.grad_checkpointing import parse_grad_checkpointing
+from mprnet_plugin.config.basicsr_checks import LauncherArguments, options_as_basicsr_reads
+from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.runtime.devices import resolve_device
 from mprnet_plugin.tools.train_memory import (DEFAULT_GPU_MEMORY, GIB, LEVELS, PAPER_TOTAL_BATCH, PLAN_PRECISIONS,
                                               USABLE_FRACTION, Plan, StepMeasurement, TrainSettings, build_network,
@@ -51,8 +54,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.gpu_memory is not None:
         args.gpu_memory = list(args.gpu_memory or DEFAULT_GPU_MEMORY)
         for memory in args.gpu_memory:
-            if memory <= 0:
-                parser.error(f'--gpu-memory must be a positive number of GiB; got {memory:g}')
+            if not math.isfinite(memory) or memory <= 0:
+                parser.error(f'--gpu-memory must be finite positive numbers of GiB; got {memory:g}')
     if args.batch is not None and args.batch < 1:
         parser.error(f'--batch must be a positive integer; got {args.batch}')
     if args.total_batch < 1:
@@ -124,8 +127,8 @@ def _measure_plans(settings: TrainSettings, device: torch.device) -> Measured:
     for precision in PLAN_PRECISIONS:
         for each in LEVELS:
             if device.type == 'cuda':
-                _measure(settings, each, 1, device, precision)  # warm-up, so the timed step is representative
-            measured[(each, precision)] = _measure(settings, each, 1, device, precision)
+                _measure_or_refuse(settings, each, 1, device, precision)  # warm-up, so the timed step is representative
+            measured[(each, precision)] = _measure_or_refuse(settings, each, 1, device, precision)
     return measured
 
 
@@ -162,35 +165,74 @@ def note_measured_amp(settings: TrainSettings, device: torch.device) -> None:
               'bytes per activation)')
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``mprnet-memory``; exit status 2 for bad options."""
-    args = parse_args(argv)
+class StepTooLarge(Exception):
+    """The step does not fit in the device's memory: the tool's answer (exit status 1), not a crash."""
+
+
+def read_settings(args: argparse.Namespace) -> Tuple[TrainSettings, Optional[str]]:
+    """The option file through the declared schema, then what a step needs; ``UsageError`` names the option."""
+    opt = options_as_basicsr_reads(LauncherArguments(args.opt, [], False))
     try:
-        device = resolve_device(args.device)
+        warnings = validate_basicsr_options(opt, testing=False, source=args.opt)
+    except UsageError as exc:
+        text = str(exc)
+        raise UsageError(text if args.opt in text else f'{args.opt}: {text}') from None
+    for line in warnings:
+        print(f'mprnet-memory: warning: {line}', file=sys.stderr, flush=True)
+    try:
         settings = read_train_settings(Path(args.opt), args.batch)
         level = parse_grad_checkpointing(settings.network_g.get('grad_checkpointing', False),
                                          f'{args.opt}: network_g.grad_checkpointing')
         build_network(settings.network_g)
         build_pixel_loss(settings.pixel_opt)
     except (ValueError, TypeError, KeyError) as exc:
-        print(f'mprnet-memory: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}',
-              file=sys.stderr)
-        return 2
+        raise UsageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    return settings, level
+
+
+def _measure_or_refuse(settings: TrainSettings, level: Optional[str], micro_batch: int, device: torch.device,
+                       amp: Optional[str]) -> StepMeasurement:
+    try:
+        return _measure(settings, level, micro_batch, device, amp)
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one; the CPU allocator raises a plain one
+        if not isinstance(exc, torch.cuda.OutOfMemoryError) and "can't allocate memory" not in str(exc):
+            raise
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+        raise StepTooLarge(f'one training step does not fit in the memory of {device}: {micro_batch}x3x'
+                           f'{settings.gt_size}x{settings.gt_size} micro-batch, grad_checkpointing '
+                           f'{_level_name(level)}, {amp or "fp32"} ran out of memory; try a smaller --batch, '
+                           'gt_size or a grad_checkpointing level') from None
+
+
+def measure(args: argparse.Namespace) -> Optional[int]:
+    """Check the option file, measure one step (and with ``--gpu-memory`` the batch-1 steps), print the plans."""
+    settings, level = read_settings(args)  # before the device: a bad file is refused first
+    try:
+        device = resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f'--device {args.device}: {exc}') from None
     amp = measured_precision(settings.amp, device)
     micro = settings.batch // settings.accumulation
     print(f'{args.opt}: {settings.network_g["type"]} (grad_checkpointing {_level_name(level)}), '
           f'{micro}x{settings.gt_size}x{settings.gt_size} micro-batch (batch_size_per_gpu {settings.batch} / '
           f'grad_accumulation {settings.accumulation}), {_precision_name(amp, device)}, on {device}')
     note_measured_amp(settings, device)
-    step = _measure(settings, level, micro, device, amp)
+    step = _measure_or_refuse(settings, level, micro, device, amp)
     extra = f', 1 of {settings.accumulation} micro-batches (each holds the same)' if settings.accumulation > 1 else ''
     print(f'one training step: forward, {settings.pixel_opt["type"]} on every stage output, backward, '
           f'{settings.optim_g["type"]} step{extra}')
     _report_step(step, device)
     if args.gpu_memory is None:
-        return 0
+        return None
     plan_gpu_memory(settings, args.gpu_memory, args.total_batch, device)
-    return 0
+    return None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``mprnet-memory``: 2 for bad options, 1 when the step does not fit (one line saying so)."""
+    args = parse_args(argv)
+    return run_tool('mprnet-memory', lambda: measure(args))
 
 
 if __name__ == '__main__':

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from mprnet_plugin.cli.common import add_version
+from mprnet_plugin.cli.common import add_version, run_tool
 from mprnet_plugin.config.recipes import GROUPS, RecipeError, description, find_recipe, recipes
 from mprnet_plugin.io.atomic import atomic_output
 
@@ -63,26 +63,26 @@ def copy_recipe(name: str, dest: str, force: bool) -> Path:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; exit status 2 for a bad name or a file in the way."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == 'list':
-            list_recipes(args.group)
-        elif args.command == 'path':
-            print(find_recipe(args.name))
-        else:
-            target = copy_recipe(args.name, args.dest, args.force)
-            print(f'copied {find_recipe(args.name)} to {target}; relative data paths in it are read from the '
-                  'folder you run the command in')
-    except (RecipeError, FileExistsError) as exc:
-        print(f'mprnet-options: error: {exc}', file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `mprnet-options list | head`: the reader has all it wanted
-        sys.stdout = open(os.devnull, 'w')
-        return 0
-    except OSError as exc:
-        what = f'copy to {args.dest!r}' if args.command == 'copy' else args.command
-        print(f'mprnet-options: error: cannot {what}: {exc.strerror or exc}', file=sys.stderr)
-        return 1
-    return 0
+
+    def body() -> None:
+        try:
+            if args.command == 'list':
+                list_recipes(args.group)
+            elif args.command == 'path':
+                print(find_recipe(args.name))
+            else:
+                target = copy_recipe(args.name, args.dest, args.force)
+                print(f'copied {find_recipe(args.name)} to {target}; relative data paths in it are read from the '
+                      'folder you run the command in')
+        except BrokenPipeError:  # `mprnet-options list | head`: the reader has all it wanted
+            sys.stdout = open(os.devnull, 'w')
+        except OSError as exc:
+            if isinstance(exc, FileExistsError):
+                raise
+            what = f'copy to {args.dest!r}' if args.command == 'copy' else args.command
+            raise OSError(f'cannot {what}: {exc.strerror or exc}') from None
+
+    return run_tool('mprnet-options', body, usage_errors=(RecipeError, FileExistsError))
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ import sys
 import warnings
 from typing import List, Optional
 
-from mprnet_plugin.cli.common import add_version, report_error, traceback_wanted
+from mprnet_plugin.cli.common import UsageError, add_version, one_line, run_tool
 from mprnet_plugin.data.pairing import CountMismatchWarning
 from mprnet_plugin.data.prep import PrepOptions, prepare_dataset
 
@@ -51,38 +51,34 @@ def build_parser(dataset: Optional[str] = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None, dataset: Optional[str] = None) -> int:
-    """Run the preparation; returns 0 on success, 1 on bad input (message on stderr), 2 on bad arguments."""
+    """Run the preparation; returns 0 on success, 1 on bad input, 2 on bad arguments, 130 on Ctrl-C (one line)."""
     parser = build_parser(dataset)
     args = parser.parse_args(argv)
     dataset = dataset or args.dataset
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s', stream=sys.stderr)
-    problem = None
+    return run_tool(parser.prog, lambda: prepare(args, dataset))
+
+
+def prepare(args: argparse.Namespace, dataset: str) -> None:
+    """Check the arguments (``UsageError``), prepare ``dataset`` and print what was written."""
     if args.dst is None and dataset != 'dnd':
-        problem = '--dst is required'
-    elif (args.crop_size is not None or args.step is not None) and dataset not in ('gopro', 'sidd'):
-        problem = '--crop-size and --step apply to the training crops of gopro and sidd only'
-    elif args.workers < 1:
-        problem = f'--workers must be at least 1, got {args.workers}'
-    prog = parser.prog
-    if problem:
-        report_error(prog, f'{dataset}: {problem}')
-        return 2
+        raise UsageError(f'{dataset}: --dst is required')
+    if (args.crop_size is not None or args.step is not None) and dataset not in ('gopro', 'sidd'):
+        raise UsageError(f'{dataset}: --crop-size and --step apply to the training crops of gopro and sidd only')
+    if args.workers < 1:
+        raise UsageError(f'{dataset}: --workers must be at least 1, got {args.workers}')
     try:
         opts = PrepOptions(src=args.src, dst=args.dst, workers=args.workers, crop_size=args.crop_size, step=args.step,
                            overwrite=args.overwrite, strict=args.strict, compress_level=args.compress_level,
                            splits=args.splits, blur_gamma=args.blur_gamma)
     except ValueError as err:
-        report_error(prog, f'{dataset}: {err}')
-        return 2
+        raise UsageError(f'{dataset}: {err}') from err
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', CountMismatchWarning)  # already logged as a WARNING line
         try:
             result = prepare_dataset(dataset, opts)
-        except (OSError, ValueError) as err:
-            if traceback_wanted():
-                raise
-            report_error(prog, f'{dataset}: {err}')
-            return 1
+        except (OSError, ValueError) as err:  # bad input data: exit 1, the message names the dataset
+            raise PrepError(f'{dataset}: {one_line(err)}') from err
     for path, count in result.outputs.items():
         print(f'{count:>8}  {path}')
     for path in result.files:
@@ -90,7 +86,10 @@ def main(argv: Optional[List[str]] = None, dataset: Optional[str] = None) -> int
     if not result.counts_ok:
         print(f'mprnet-prep {dataset}: done, but some counts differ from the published ones (see the warnings)',
               file=sys.stderr)
-    return 0
+
+
+class PrepError(RuntimeError):
+    """A dataset that cannot be prepared as it is (exit status 1); the message names the dataset."""
 
 
 if __name__ == '__main__':

@@ -10,12 +10,16 @@ it, the key set and the database itself so that re-runs can skip finished output
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
+import signal
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -192,6 +196,41 @@ def crop_key(key: str, index: int) -> str:
     return f'{key}_s{index + 1:03d}'
 
 
+def _init_worker() -> None:
+    """A worker's set-up: one OpenCV thread, and Ctrl-C left to the main process.
+
+    A terminal's Ctrl-C reaches every process of the group: workers that took it would each print a
+    KeyboardInterrupt traceback; the main process alone stops the pool (``terminate``) and says so in one line.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)
+
+
+@contextlib.contextmanager
+def _sigint_ignored_by_new_processes() -> Iterator[None]:
+    """Ignore SIGINT while helper processes are started: an ignored signal stays ignored across ``exec``.
+
+    The fork server (and spawned workers) would otherwise take a Ctrl-C while still importing, before
+    multiprocessing or ``_init_worker`` can ignore it, and print a traceback. The window is short: the fork server
+    is started, not waited for.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _note_sigint(caught: List[int]) -> Any:
+    """Record SIGINT in ``caught`` instead of raising (main thread only); returns the handler to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+
+
 def _parallel_map(fn: Callable, jobs: Sequence, workers: int) -> Iterator:
     """Map ``fn`` over ``jobs`` in order, in ``workers`` processes (in this process when ``workers <= 1``)."""
     if workers <= 1 or len(jobs) <= 1:
@@ -200,13 +239,28 @@ def _parallel_map(fn: Callable, jobs: Sequence, workers: int) -> Iterator:
     # Not fork: a child forked from a process whose OpenMP/OpenCV thread pools have run can deadlock (seen after
     # torch or cv2 work in the same process). A fork server starts clean, imports this module once, and forks
     # cheap workers from there.
-    if 'forkserver' in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context('forkserver')
-        ctx.set_forkserver_preload([__name__])
-    else:
-        ctx = multiprocessing.get_context('spawn')
-    pool = ctx.Pool(min(workers, len(jobs)), initializer=cv2.setNumThreads, initargs=(1,))
+    caught: List[int] = []
+    with _sigint_ignored_by_new_processes():
+        if 'forkserver' in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context('forkserver')
+            ctx.set_forkserver_preload([__name__])
+            multiprocessing.forkserver.ensure_running()
+        else:
+            ctx = multiprocessing.get_context('spawn')
+            pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker)
+    if ctx.get_start_method() == 'forkserver':
+        # Workers fork from the server, not from here, so a handler here is not theirs. Until the pool object exists
+        # a Ctrl-C would leave its half-started workers behind (Pool.__init__ cleans up on Exception only): the
+        # interrupt is noted and raised once the pool can be stopped.
+        previous = _note_sigint(caught)
+        try:
+            pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
     try:
+        if caught:
+            raise KeyboardInterrupt
         yield from pool.imap(fn, jobs, chunksize=1)
         pool.close()
     finally:
@@ -372,9 +426,11 @@ def write_lmdb(lmdb_path: PathLike, items: Iterable[Tuple[str, ImageSource]], co
     jobs = [(k, src, compress_level) for k, src in items]
     with atomic_output(path) as tmp:
         sink = _LmdbSink(tmp, compress_level)
-        for key, data, shape in tqdm(_parallel_map(_encode_single, jobs, workers), total=len(jobs),
-                                     desc=desc or path.name, unit='img', dynamic_ncols=True):
-            sink.put(key, data, shape)
+        # closing: on Ctrl-C (raised here, outside the generator) the pool is stopped now, not at garbage collection
+        with contextlib.closing(_parallel_map(_encode_single, jobs, workers)) as encoded:
+            for key, data, shape in tqdm(encoded, total=len(jobs), desc=desc or path.name, unit='img',
+                                         dynamic_ncols=True):
+                sink.put(key, data, shape)
         sink.close(info)
     return len(keys)
 
@@ -413,12 +469,14 @@ def make_paired_lmdb(pairs: Sequence[Tuple[str, ImageSource, ImageSource]], inpu
     jobs = [(k, a, b, compress_level, crop_size, step) for k, a, b in pairs]
     with atomic_output(input_path) as tmp_in, atomic_output(target_path) as tmp_gt:
         sink_in, sink_gt = _LmdbSink(tmp_in, compress_level), _LmdbSink(tmp_gt, compress_level)
-        bar = tqdm(_parallel_map(_encode_pair, jobs, workers), total=len(jobs), unit='pair', dynamic_ncols=True,
+        encoded = _parallel_map(_encode_pair, jobs, workers)
+        bar = tqdm(encoded, total=len(jobs), unit='pair', dynamic_ncols=True,
                    desc=desc or f'{input_path.parent.name}/{input_path.stem}+{target_path.stem}')
-        for parts in bar:
-            for lq, gt in parts:
-                sink_in.put(*lq)
-                sink_gt.put(*gt)
+        with contextlib.closing(encoded):  # the pool stopped at once on Ctrl-C (see above)
+            for parts in bar:
+                for lq, gt in parts:
+                    sink_in.put(*lq)
+                    sink_gt.put(*gt)
         count = len(sink_in.keys)
         sink_in.close({**info, 'images': count})
         sink_gt.close({**info, 'images': count})

@@ -19,10 +19,70 @@ PathLike = Union[str, os.PathLike]
 OUTPUT_MARKER = '.mprnet_plugin_output'
 # Older LMDBs from this package carry these two instead of the marker.
 LMDB_SIGNATURE = ('meta_info.txt', 'prep_info.json')
+MARKER_TEXT = 'written by mprnet_plugin; a later run may replace this folder\n'
 
 
 class OutputConflictError(FileExistsError):
     """An output path names something that must not be replaced (a folder, or a folder this package did not write)."""
+
+
+class NotAFolderError(OutputConflictError):
+    """An output path lies under something that is not a folder (a file), so nothing can be made there."""
+
+
+def check_parent_folder(path: PathLike) -> None:
+    """Raise ``NotAFolderError`` when the nearest existing ancestor of ``path`` is not a folder.
+
+    Without this, ``mkdir(parents=True)`` under a file says "[Errno 17] File exists", naming neither path.
+    """
+    path = Path(path)
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotAFolderError(f'cannot write {os.fspath(path)!r}: its parent {os.fspath(parent)!r} is not a folder')
+
+
+def check_writable_location(path: PathLike) -> None:
+    """Raise ``OutputConflictError`` when ``path`` cannot be made: under a file, or in a folder not writable."""
+    check_parent_folder(path)
+    parent = Path(path).absolute().parent
+    while not parent.exists():  # the nearest existing folder is where the missing ones would be made
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputConflictError(f'cannot write {os.fspath(path)!r}: the folder {os.fspath(parent)!r} is not '
+                                  'writable')
+
+
+def refuse_existing_file(path: PathLike, force: bool, option: str = 'the output') -> None:
+    """Raise ``OutputConflictError`` when ``path`` exists and ``force`` does not allow replacing it."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        raise OutputConflictError(f'{option} {os.fspath(path)!r} is an existing folder; a file cannot replace it '
+                                  '(choose another name, or move the folder)')
+    if (path.exists() or path.is_symlink()) and not force:
+        raise OutputConflictError(f'{option} {os.fspath(path)!r} already exists; pass --force to replace it')
+
+
+def claim_output_folder(path: PathLike, force: bool = False, option: str = 'the output folder') -> Path:
+    """Make ``path`` a folder this package writes into, marked as such; refuse a user's non-empty folder.
+
+    A folder carrying ``OUTPUT_MARKER`` (an earlier run of ours), an empty folder or a new one is taken; any other
+    existing folder only with ``force``, since later writes there may replace files of the same names.
+    """
+    path = Path(path)
+    check_parent_folder(path)
+    if path.exists() and not path.is_dir():
+        raise OutputConflictError(f'{option} {os.fspath(path)!r} is an existing file; expected a folder')
+    foreign = path.is_dir() and not is_package_output(path) and any(path.iterdir())
+    if foreign and not force:
+        raise OutputConflictError(f'{option} {os.fspath(path)!r} is an existing folder this package did not write '
+                                  f'(no {OUTPUT_MARKER}); pass --force to write into it, or choose another folder')
+    path.mkdir(parents=True, exist_ok=True)
+    # A user's folder written into with --force stays unmarked: the marker would let a later run replace it whole.
+    if not foreign and not (path / OUTPUT_MARKER).exists():
+        (path / OUTPUT_MARKER).write_text(MARKER_TEXT, encoding='utf-8')
+    return path
 
 
 def temporary_sibling(path: PathLike, kind: str = 'tmp') -> Path:
@@ -91,6 +151,7 @@ def atomic_output(path: PathLike, overwrite: bool = True) -> Iterator[Path]:
     if path.exists() and not overwrite:
         raise FileExistsError(f'{os.fspath(path)!r} already exists')
     check_replaceable(path)
+    check_parent_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     try:
@@ -100,8 +161,7 @@ def atomic_output(path: PathLike, overwrite: bool = True) -> Iterator[Path]:
         is_folder = tmp.is_dir()
         check_replaceable(path, as_folder=is_folder)
         if is_folder:
-            (tmp / OUTPUT_MARKER).write_text('written by mprnet_plugin; a later run may replace this folder\n',
-                                             encoding='utf-8')
+            (tmp / OUTPUT_MARKER).write_text(MARKER_TEXT, encoding='utf-8')
             _replace_folder(tmp, path)
         else:
             os.replace(tmp, path)

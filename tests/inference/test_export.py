@@ -65,7 +65,8 @@ def test_export_command_prints_the_check(checkpoint, tmp_path, capsys):
     assert out.is_file() and 'max abs difference' in printed and 'dynamic' in printed
     assert not [p for p in out.parent.iterdir() if p.name.startswith('.')]  # written atomically
     # The size multiple is the network's, checked once the checkpoint is read: exit 2, nothing replaced.
-    assert export_main(['--weights', str(checkpoint), '--format', 'onnx', '--output', str(out), '--height', '30']) == 2
+    assert export_main(['--weights', str(checkpoint), '--format', 'onnx', '--output', str(out), '--height', '30',
+                        '--force']) == 2
     assert 'multiples of 8' in capsys.readouterr().err
     assert export_main(['--weights', str(tmp_path / 'missing.pth'), '--format', 'torchscript',
                         '--output', str(tmp_path / 'x.pt')]) == 2

@@ -190,7 +190,7 @@ def trained(tmp_path_factory, lmdb_data):
     """4 iterations of training with validation every 2, by the real Runner, through the train launcher."""
     root = tmp_path_factory.mktemp('mmengine_run')
     config = write_tiny_config(root / 'tiny.py', lmdb_data, root / 'work', max_iters=4, interval=2)
-    mm_train.main([str(config)])
+    mm_train.train([str(config)])
     return config, root / 'work'
 
 
@@ -222,7 +222,7 @@ def test_runner_trains_validates_and_saves_checkpoints_the_plugin_reads(trained)
 def test_runner_resumes_from_the_saved_checkpoint(trained):
     config, work_dir = trained
     before = read_checkpoint(work_dir / 'iter_4.pth')
-    mm_train.main([str(config), '--resume', '--cfg-options', 'train_cfg.max_iters=6'])
+    mm_train.train([str(config), '--resume', '--cfg-options', 'train_cfg.max_iters=6'])
     after = read_checkpoint(work_dir / 'iter_6.pth')
     assert after['meta']['iter'] == 6
     # The optimizer state went on from iteration 4: Adam's step counter reached 6, not 2.
@@ -271,7 +271,7 @@ def test_test_launcher_with_an_authors_checkpoint(tmp_path, trained, lmdb_data):
     ckpt = tmp_path / 'model_deblurring.pth'
     torch.save({'state_dict': {f'module.{k}': v for k, v in net.state_dict().items()}}, ckpt)
     out_dir = tmp_path / 'restored'
-    metrics = mm_test.main([str(config), '--checkpoint', str(ckpt), '--work-dir', str(tmp_path / 'work'),
+    metrics = mm_test.run_test([str(config), '--checkpoint', str(ckpt), '--work-dir', str(tmp_path / 'work'),
                             '--out-dir', str(out_dir)])
 
     # The same numbers computed by hand from the same weights and LMDB images.
@@ -300,7 +300,7 @@ def test_mprnet_infer_restores_like_the_mmengine_test_from_an_mmengine_checkpoin
     ckpt = str(work_dir / 'iter_4.pth')
     for key, blurred, _ in blurred_pairs(2, 36, 44, seed=2):  # the validation inputs of make_lmdb_data
         write_image(tmp_path / 'inputs' / f'{key}.png', blurred)
-    mm_test.main([str(config), '--checkpoint', ckpt, '--work-dir', str(tmp_path / 'work'),
+    mm_test.run_test([str(config), '--checkpoint', ckpt, '--work-dir', str(tmp_path / 'work'),
                   '--out-dir', str(tmp_path / 'mmengine')])
     assert infer.main(['--weights', ckpt, '--input', str(tmp_path / 'inputs'), '--output', str(tmp_path / 'infer'),
                        '--device', 'cpu']) == 0
@@ -312,8 +312,8 @@ def test_mprnet_infer_restores_like_the_mmengine_test_from_an_mmengine_checkpoin
 
 @pytest.mark.slow
 def test_test_launcher_rejects_a_missing_checkpoint(trained, tmp_path):
-    with pytest.raises(FileNotFoundError, match='--checkpoint'):
-        mm_test.main([str(trained[0]), '--checkpoint', str(tmp_path / 'nope.pth')])
+    with pytest.raises(ValueError, match='--checkpoint'):
+        mm_test.run_test([str(trained[0]), '--checkpoint', str(tmp_path / 'nope.pth')])
 
 
 @pytest.mark.slow
@@ -384,7 +384,7 @@ def test_amp_fp16_option_says_it_needs_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this checks the message shown on machines without CUDA')
     with pytest.raises(ValueError, match='--amp fp16 needs a CUDA device'):
-        mm_train.main([str(GOPRO_CONFIG), '--amp', 'fp16', '--work-dir', str(tmp_path)])
+        mm_train.train([str(GOPRO_CONFIG), '--amp', 'fp16', '--work-dir', str(tmp_path)])
 
 
 def test_metric_reaches_the_plugins_realblur_aligned_metrics():
@@ -411,7 +411,7 @@ def test_demo_config_trains_on_the_demo_set_layout(tmp_path, monkeypatch):
     build_demo_dataset('demo_output/data', train_images=('coffee',), test_images=('rocket',), train_copies=1,
                        test_copies=1, max_side=256)
     config = GOPRO_CONFIG.parent / 'mprnet_demo.py'
-    mm_train.main([str(config), '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+    mm_train.train([str(config), '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
                    'train_dataloader.batch_size=1', 'train_dataloader.num_workers=0',
                    'train_dataloader.persistent_workers=False'])
     work_dir = tmp_path / 'demo_output' / 'mmengine'

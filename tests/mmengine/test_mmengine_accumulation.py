@@ -27,7 +27,7 @@ param_scheduler = None
 optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1, momentum=0.9),
                      accumulative_counts={counts})
 ''')
-        mm_train.main([str(config)])
+        mm_train.train([str(config)])
         weights[name] = load_state_dict_file(tmp_path / name / f'iter_{iters}.pth')
     for key, value in weights['whole'].items():
         torch.testing.assert_close(weights['accumulated'][key], value, rtol=0, atol=2e-6, msg=key)

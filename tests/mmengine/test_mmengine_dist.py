@@ -33,7 +33,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
             for line in path.read_text().splitlines()]
     val = [r for r in rows if 'psnr' in r]
     assert len(val) == 1 and val[0]['step'] == 2
-    single = mm_test.main([str(config), '--checkpoint', str(work_dir / 'iter_2.pth'),
+    single = mm_test.run_test([str(config), '--checkpoint', str(work_dir / 'iter_2.pth'),
                            '--work-dir', str(tmp_path / 'single')])
     assert single['psnr'] == pytest.approx(val[0]['psnr'], abs=1e-4)
     assert single['ssim'] == pytest.approx(val[0]['ssim'], abs=1e-4)

@@ -18,12 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 ** 2
 
 
-def _option_file(path: Path, **train) -> Path:
+def _option_file(path: Path, num_gpu: int = 0, **train) -> Path:
+    # A whole training file: mprnet-memory checks it against the declared schema first, as mprnet-train does
+    # (the data folders are not read: only the step is run).
     opt = {
-        'name': 'tiny', 'model_type': 'MPRNetModel', 'num_gpu': 0,
-        'datasets': {'train': {'type': 'PairedImageDataset', 'gt_size': 32, 'batch_size_per_gpu': 2}},
+        'name': 'tiny', 'model_type': 'MPRNetModel', 'num_gpu': num_gpu, 'scale': 1,
+        'datasets': {'train': {'name': 'tiny', 'type': 'PairedImageDataset', 'dataroot_lq': 'lq', 'dataroot_gt': 'gt',
+                               'io_backend': {'type': 'disk'}, 'gt_size': 32, 'batch_size_per_gpu': 2,
+                               'num_worker_per_gpu': 0}},
         'network_g': {'type': 'MPRNet', **TINY_MPRNET, 'grad_checkpointing': 'cab'},
-        'train': {'optim_g': {'type': 'Adam', 'lr': 2e-4}, 'pixel_opt': {'type': 'MPRNetLoss'}, **train},
+        'path': {'pretrain_network_g': None},
+        'train': {'optim_g': {'type': 'Adam', 'lr': 2e-4}, 'pixel_opt': {'type': 'MPRNetLoss'}, 'total_iter': 10,
+                  **train},
+        'logger': {'print_freq': 1, 'save_checkpoint_freq': 10, 'use_tb_logger': False},
     }
     path.write_text(yaml.safe_dump(opt))
     return path
@@ -78,7 +85,7 @@ def test_bf16_is_measured_on_the_cpu_and_the_default_plan_covers_common_gpus(tmp
 
 
 def test_fp16_is_measured_in_bf16_on_the_cpu_and_says_so(tmp_path):
-    yml = _option_file(tmp_path / 'fp16.yml', amp='fp16')
+    yml = _option_file(tmp_path / 'fp16.yml', num_gpu=1, amp='fp16')  # a GPU recipe, planned on a CPU
     result = _run(['-opt', str(yml), '--device', 'cpu'], tmp_path)
     assert result.returncode == 0, result.stderr
     assert 'train.amp fp16 is CUDA-only: measured under bf16 autocast on the CPU here' in result.stdout
@@ -92,11 +99,12 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize('train, network, expected', [
-    ({'grad_accumulation': 3}, {}, 'train.grad_accumulation: 3 micro-batches do not divide the batch of 2'),
-    ({'grad_accumulation': 0}, {}, 'train.grad_accumulation: expected a positive integer number of micro-batches'),
-    ({}, {'grad_checkpointing': 'layers'}, "network_g.grad_checkpointing: expected false, true, 'cab' or 'stage'"),
-    ({'amp': 'fp8'}, {}, "train.amp 'fp8' is not supported"),
-    ({}, {'preset': 'sharpening'}, "unknown preset 'sharpening'"),
+    ({'grad_accumulation': 3}, {}, 'train.grad_accumulation: 3 does not divide datasets.train.batch_size_per_gpu 2'),
+    ({'grad_accumulation': 0}, {}, 'train.grad_accumulation: 0; expected an integer >= 1'),
+    ({}, {'grad_checkpointing': 'layers'},
+     "network_g.grad_checkpointing: 'layers' (text); expected false, true, 'cab' or 'stage'"),
+    ({'amp': 'fp8'}, {}, "train.amp: 'fp8' (text); expected one of"),
+    ({}, {'preset': 'sharpening'}, "network_g.preset: 'sharpening' (text); expected one of"),
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, train, network, expected):
     yml = _option_file(tmp_path / 'bad.yml', **train)
@@ -112,7 +120,7 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, train, network, e
     (None, 'does not exist'),
     ('network_g: [unclosed', 'is not valid YAML'),
     ('- a list', 'expected a mapping of options'),
-    ('network_g: {type: MPRNet}\ntrain: {optim_g: {type: Adam, lr: 1}}\n', 'datasets is missing'),
+    ('network_g: {type: MPRNet}\ntrain: {optim_g: {type: Adam, lr: 1}}\n', 'name: missing'),
 ])
 def test_missing_or_invalid_file(tmp_path, capsys, content, expected):
     yml = tmp_path / 'opt.yml'

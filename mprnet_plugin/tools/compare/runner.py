@@ -23,7 +23,7 @@ from mprnet_plugin.tools.compare.options import CompareOptionError
 from mprnet_plugin.tools.compare.report import plot_crop_grid, plot_tradeoff, write_tables
 from mprnet_plugin.runtime.devices import resolve_device
 from mprnet_plugin.tools.compare.training import TrainStats, make_train_loader, train_architecture
-from mprnet_plugin.io.atomic import atomic_output, atomic_write_text
+from mprnet_plugin.io.atomic import OutputConflictError, atomic_output, atomic_write_text, claim_output_folder
 from mprnet_plugin.io.images import read_image, write_image
 from mprnet_plugin.tools.profiling import profile_model
 from mprnet_plugin.archs.descriptor import network_size_multiple
@@ -166,8 +166,6 @@ def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequ
     device = resolve_device(opt['device'])
     if device.type == 'cuda' and device.index is not None:
         torch.cuda.set_device(device)  # BasicSR's models train on the current CUDA device
-    out_dir = Path(opt['output_dir'])
-    out_dir.mkdir(parents=True, exist_ok=True)
     archs = opt['architectures']
     if only:
         unknown = sorted(set(only) - {a['name'] for a in archs})
@@ -175,6 +173,11 @@ def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequ
             names = [a['name'] for a in archs]
             raise CompareOptionError(f'--only: no architecture named {unknown}; the file has {names}')
         archs = [a for a in archs if a['name'] in set(only)]
+    try:
+        # Results of earlier runs are reused or replaced: only in a folder this package made (or with --force).
+        out_dir = claim_output_folder(opt['output_dir'], force, 'output_dir')
+    except OutputConflictError as exc:
+        raise CompareOptionError(str(exc)) from None
 
     val_set = build_dataset(opt['datasets']['val'])
     train_loader = None

@@ -22,6 +22,7 @@ from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.io.images import read_image, write_image
 from mprnet_plugin.mmengine.model import MPRNetRestorer
+from mprnet_plugin.mmengine import test as mmengine_test
 from mprnet_plugin.mmengine.test import parse_args as mmengine_test_args
 from mprnet_plugin.runtime import precision as precision_module
 from mprnet_plugin.test import main as run_test
@@ -246,3 +247,12 @@ def test_mmengine_test_launcher_takes_precision_and_compile(capsys):
     text = ' '.join(capsys.readouterr().out.split())
     assert 'bf16 runs on CUDA and on the CPU' in text and 'fp16 on CUDA only' in text
 
+
+
+def test_mmengine_test_launcher_refuses_fp16_on_the_cpu_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(mmengine_test, 'run', lambda cfg, loop: pytest.fail('the test loop must not start'))
+    (tmp_path / 'w.pth').write_bytes(b'')
+    with pytest.raises(ValueError, match='--precision fp16 runs on CUDA only'):
+        mmengine_test.main([str(OPTIONS / 'mmengine' / 'mprnet_gopro.py'), '--checkpoint', str(tmp_path / 'w.pth'),
+                            '--precision', 'fp16', '--work-dir', str(tmp_path)])

@@ -147,9 +147,8 @@ def test_mprnet_infer_compile_says_it_takes_a_while_and_falls_back(net, weights,
 # ------------------------------------------------------------------------------------------------ compiling
 @pytest.mark.slow
 @pytest.mark.timeout(COMPILE_TIMEOUT_S)
-def test_compiled_restorer_equals_eager_and_compiles_once_for_two_sizes(net, monkeypatch):
-    # A recompilation would raise inside the compiled call, and the fall-back would say so.
-    monkeypatch.setattr(torch._dynamo.config, 'error_on_recompile', True)
+@torch._dynamo.config.patch(error_on_recompile=True)  # a recompilation raises, and the fall-back says so
+def test_compiled_restorer_equals_eager_and_compiles_once_for_two_sizes(net):
     said = []
     restorer = Restorer(net, device='cpu', compile=True, notify=said.append)
     eager = Restorer(net, device='cpu')
@@ -165,8 +164,8 @@ def test_compiled_restorer_equals_eager_and_compiles_once_for_two_sizes(net, mon
 
 @pytest.mark.slow
 @pytest.mark.timeout(COMPILE_TIMEOUT_S)
-def test_mprnet_infer_compile_on_a_folder_of_two_sizes(net, weights, tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(torch._dynamo.config, 'error_on_recompile', True)
+@torch._dynamo.config.patch(error_on_recompile=True)
+def test_mprnet_infer_compile_on_a_folder_of_two_sizes(net, weights, tmp_path, caplog):
     rng = np.random.default_rng(1)
     images = {f'{h}x{w}.png': rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in SIZES}
     for name, img in images.items():

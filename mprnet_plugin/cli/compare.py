@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description='Train (or load), evaluate and profile every architecture of a comparison file on the same data; '
-                    'write comparison.md/.csv/.json, tradeoff.png and crops.png to its output_dir.')
+                    'write comparison.md/.csv/.json, tradeoff.png and crops.png to its output_dir. '
+                    'evaluation.precision (--set evaluation.precision=bf16) evaluates in bf16 on CUDA or on the CPU '
+                    '(fast where the CPU computes bf16 natively); fp16 is CUDA only; fp32 is the default.')
     parser.add_argument('-opt', '--opt', required=True, help='the comparison file (YAML)')
     parser.add_argument('--output-dir', help='override output_dir')
     parser.add_argument('--iters', type=int,

@@ -4,6 +4,10 @@ Results land in ``./results/<name>/`` (current directory as root), with each tes
 ``results/<name>/metrics/<dataset>.json`` and the summary table of every set in ``summary.{csv,md}``
 (``python -m mprnet_plugin.test`` is the same command). Testing refuses ``path.pretrain_network_g: ~`` unless
 ``path.allow_random_weights: true`` says random weights are meant.
+
+``val.precision: bf16`` tests in bf16 autocast on CUDA or on the CPU (fast where the CPU computes bf16 natively;
+fp16 is CUDA only; fp32 is the default), ``val.compile: true`` through ``torch.compile``, e.g.
+``mprnet-test -opt FILE.yml --force_yml val:precision=bf16 val:compile=true``.
 """
 from __future__ import annotations
 

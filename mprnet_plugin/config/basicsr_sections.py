@@ -291,6 +291,11 @@ class ValOptions(Section):
     tile: Optional[TileOptions] = doc('mprnet_plugin: restore in tiles ({size, overlap} or a size); null: whole '
                                       'images.')
     save_npy: V(Bool()) = doc('mprnet_plugin, test mode: also save each output as float32 .npy.', False)
+    precision: V(OneOf('fp32', 'bf16', 'fp16')) = doc('mprnet_plugin: compute precision of validation and testing; '
+                                                      'bf16 on CUDA or the CPU (fast with native bf16), fp16 on '
+                                                      'CUDA only.', 'fp32')
+    compile: V(Bool()) = doc('mprnet_plugin: torch.compile the network for validation and testing (dynamic shapes; '
+                             'eager fall-back).', False)
     center_frame_only: V(Bool()) = doc('Video models: score the centre frame only.', False)
     flip_seq: V(Bool()) = doc('Video recurrent models: also run the flipped sequence.', False)
     num_val_samples: V(Int(ge=1)) = doc('StyleGAN2: samples generated for validation.', 16)

@@ -7,7 +7,7 @@ import torch
 
 from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
 from mprnet_plugin.inference.tiling import check_tile
-from mprnet_plugin.runtime.precision import AMP_DTYPES, AMP_OFF, CPU_AMP_PRECISIONS
+from mprnet_plugin.runtime.precision import AMP_DTYPES, AMP_OFF, CPU_AMP_PRECISIONS, check_inference_precision
 from mprnet_plugin.training.accumulation import parse_grad_accumulation
 
 
@@ -23,6 +23,23 @@ def parse_amp_option(value: Any, device: torch.device) -> Optional[torch.dtype]:
         raise ValueError(f'train.amp: {value} needs a CUDA device, but this run is on the CPU (num_gpu: 0 or no GPU '
                          'visible); use train.amp: bf16 (or none) on the CPU.')
     return AMP_DTYPES[value]
+
+
+def parse_val_precision_option(value: Any, device: torch.device) -> Tuple[str, Optional[str]]:
+    """``val.precision`` (absent: fp32) and the warning to give (bf16 on a CPU without native bf16), if any."""
+    precision = 'fp32' if value is None else value
+    if not isinstance(precision, str):
+        raise ValueError(f'val.precision: expected fp32, bf16 or fp16; got {value!r}')
+    return precision, check_inference_precision(precision, device, 'val.precision:')
+
+
+def parse_val_compile_option(value: Any) -> bool:
+    """``val.compile``: whether validation and testing run the network through ``torch.compile``."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f'val.compile: expected true or false; got {value!r}')
+    return value
 
 
 def parse_tile_option(value: Any) -> Tuple[Optional[int], int]:

@@ -4,6 +4,9 @@
     restorer = Restorer.from_checkpoint('model_deblurring.pth', device='auto', tile=512, precision='bf16')
     sharp = restorer(blurry)        # numpy H x W x C (uint8, uint16 or float in [0, 1], RGB) or a torch tensor
 
+``precision='bf16'`` is the fast path on CUDA and on CPUs that compute bf16 natively (AVX512-BF16 / AMX);
+``compile=True`` runs the network through ``torch.compile`` (``inference.compiled``).
+
 Padding, cropping and tiling are ``inference.tiling``'s; array conversions are ``io.images``'s.
 """
 from __future__ import annotations
@@ -23,7 +26,8 @@ from mprnet_plugin.archs.descriptor import bare_network, descriptor_for, network
 from mprnet_plugin.archs.mprnet_local_arch import is_local, to_local
 from mprnet_plugin.checkpoints import build_mprnet_from_checkpoint
 from mprnet_plugin.io.images import array_to_tensor, from_model_channels, tensor_to_array, to_model_channels
-from mprnet_plugin.runtime.precision import PRECISIONS
+from mprnet_plugin.runtime.precision import PRECISIONS, check_inference_precision
+from mprnet_plugin.inference.compiled import CompiledNetwork
 from mprnet_plugin.inference.tiling import check_tile, restore_with_fallback
 
 logger = logging.getLogger(__name__)
@@ -103,15 +107,20 @@ class Restorer:
         tile: tile size in pixels (a multiple of 8), or None to restore whole images; tiling is an approximation
             (channel attention pools over what it sees), so use the largest tile that fits.
         overlap: pixels shared by neighbouring tiles, blended with a raised-cosine window.
-        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` (autocast; the result is always float32).
+        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` (autocast; the result is always float32). bf16 runs on CUDA
+            and on the CPU (fast where it computes bf16 natively; elsewhere with a warning that it is slow); fp16
+            on CUDA only.
         batch: images of the same size per forward pass, or tiles per forward pass when tiling.
         fallback_tile: when a whole image runs out of memory, the tile size tried first (then halved).
-        notify: receives the messages about out-of-memory retries (default: this module's logger).
+        notify: receives the warnings: out-of-memory retries, slow bf16, compile fall-back (default: this
+            module's logger).
+        compile: run the network through ``torch.compile`` with dynamic shapes (one compilation for every image
+            size; the first image takes a while), falling back to eager mode with a warning if compiling fails.
     """
 
     def __init__(self, net: nn.Module, device: Union[str, torch.device] = 'auto', tile: Optional[int] = None,
                  overlap: int = 32, precision: str = 'fp32', batch: int = 1, fallback_tile: int = 512,
-                 notify: Optional[Callable[[str], None]] = None) -> None:
+                 notify: Optional[Callable[[str], None]] = None, compile: bool = False) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'precision {precision!r} is not supported; expected one of {list(PRECISIONS)}')
         multiple = network_size_multiple(net)
@@ -126,9 +135,20 @@ class Restorer:
         self.tile = tile if tile else None
         self.overlap, self.precision, self.batch, self.fallback_tile = overlap, precision, batch, fallback_tile
         self.notify = notify or logger.warning
+        warning = check_inference_precision(precision, self.device)
+        if warning:
+            self.notify(warning)
         self.net = net.eval().to(self.device)
         for param in self.net.parameters():
             param.requires_grad_(False)
+        self.multiple = multiple
+        # What restores: the network itself, or its compiled form (which falls back to it).
+        self.forward: Callable[[Tensor], Any] = CompiledNetwork(self.net, self.notify) if compile else self.net
+
+    @property
+    def compiled(self) -> bool:
+        """Whether images go through the compiled network (False without ``compile`` or after a fall-back)."""
+        return isinstance(self.forward, CompiledNetwork) and self.forward.active
 
     @classmethod
     def from_checkpoint(cls, path: PathLike, device: Union[str, torch.device] = 'auto', tile: Optional[int] = None,
@@ -180,8 +200,8 @@ class Restorer:
         check_finite(x, 'the input')
         check_unit_range(x, 'the input')
         with self._compute():
-            out = restore_with_fallback(self.net, x.to(self.device, torch.float32), self.tile, self.overlap,
-                                        None, self.batch, self.fallback_tile, notify=self.notify)
+            out = restore_with_fallback(self.forward, x.to(self.device, torch.float32), self.tile, self.overlap,
+                                        self.multiple, self.batch, self.fallback_tile, notify=self.notify)
         check_finite(out, 'the restored output')
         return out.float().to(x.device)
 

@@ -13,7 +13,10 @@ from torch import Tensor
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from mprnet_plugin.checkpoints.fitting import fit_checkpoint
 from mprnet_plugin.losses.stage_outputs import stage_loss_terms
+from mprnet_plugin.archs.descriptor import network_size_multiple
+from mprnet_plugin.inference.compiled import CompiledNetwork
 from mprnet_plugin.inference.tiling import restore
+from mprnet_plugin.runtime.precision import autocast, check_inference_precision
 from mprnet_plugin.training.batch_augment import parse_saturation_option, saturation_jitter
 from mprnet_plugin.training.identity_init import zero_residual_outputs
 
@@ -51,19 +54,27 @@ class MPRNetRestorer(BaseModel):
             training starts from the identity (as the BasicSR side's ``train.identity_init``; for short schedules).
         saturation_jitter: ``dict(prob=0.333, range=(0.8, 1.2))``: the authors' GoPro augmentation on each training
             batch, the same factor on input and target (as the BasicSR side's ``train.saturation_jitter``).
+        precision: ``'fp32'``, ``'bf16'`` (CUDA or the CPU) or ``'fp16'`` (CUDA only): autocast of validation and
+            testing (``--precision`` of the test launcher); outputs are float32.
+        compile: validate and test through ``torch.compile`` (``inference.compiled``: dynamic shapes, eager
+            fall-back; ``--compile`` of the test launcher).
     """
 
     def __init__(self, generator: Dict[str, Any], loss: Optional[Dict[str, Any]] = None,
                  data_preprocessor: Optional[Dict[str, Any]] = None, tile: Optional[int] = None,
                  tile_overlap: int = 32, tile_batch: int = 1, pretrained: Optional[str] = None,
                  pretrained_key: Optional[str] = None, identity_init: bool = False, pretrained_strict: bool = True,
-                 saturation_jitter: Optional[Dict[str, Any]] = None, init_cfg: Optional[Dict[str, Any]] = None) -> None:
+                 saturation_jitter: Optional[Dict[str, Any]] = None, init_cfg: Optional[Dict[str, Any]] = None,
+                 precision: str = 'fp32', compile: bool = False) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type='RestorationDataPreprocessor'),
                          init_cfg=init_cfg)
         self.generator = build_from_basicsr(ARCH_REGISTRY, generator, 'generator')
         self.loss = build_from_basicsr(LOSS_REGISTRY, loss or dict(type='MPRNetLoss'), 'loss')
         self.tile, self.tile_overlap, self.tile_batch = tile, tile_overlap, tile_batch
         self.saturation = parse_saturation_option(saturation_jitter, 'model.saturation_jitter')
+        check_inference_precision(precision, torch.device('cuda'), 'model.precision:')  # the device is checked later
+        self.precision, self.compile = precision, bool(compile)
+        self.compiled: Optional[CompiledNetwork] = None
         if pretrained:
             fit_checkpoint(self.generator, pretrained, strict=pretrained_strict, key=pretrained_key,
                            warn=lambda text: print_log(text, logger='current', level=logging.WARNING))
@@ -90,11 +101,25 @@ class MPRNetRestorer(BaseModel):
         return {f'loss_{name[2:] if name.startswith("l_") else name}': value
                 for name, value in stage_loss_terms(self.loss, outputs, target).items()}
 
+    def prediction_forward(self) -> Any:
+        """The generator, or with ``compile`` its compiled form (built on first use; not a sub-module)."""
+        if not self.compile:
+            return self.generator
+        if self.compiled is None:
+            self.compiled = CompiledNetwork(
+                self.generator, notify=lambda text: print_log(text, logger='current', level=logging.WARNING),
+                inform=lambda text: print_log(text, logger='current'))
+        return self.compiled
+
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: Optional[Sequence[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
-        """Restore ``inputs`` of any size (padded to 8 and cropped back, tiled if set); outputs clamped to [0, 1]."""
-        preds = restore(self.generator, inputs, tile=self.tile, overlap=self.tile_overlap,
-                        tile_batch=self.tile_batch).clamp_(0, 1)
+        """Restore ``inputs`` of any size (padded to 8 and cropped back, tiled if set), in ``precision``, compiled if
+        set; outputs float32, clamped to [0, 1]."""
+        check_inference_precision(self.precision, inputs.device, 'model.precision:')
+        with autocast(inputs.device, self.precision):
+            preds = restore(self.prediction_forward(), inputs, tile=self.tile, overlap=self.tile_overlap,
+                            multiple=network_size_multiple(self.generator), tile_batch=self.tile_batch)
+        preds = preds.float().clamp_(0, 1)
         samples = list(data_samples) if data_samples is not None else [dict() for _ in range(len(preds))]
         return [dict(sample, pred=pred) for sample, pred in zip(samples, preds)]
 

@@ -5,7 +5,8 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
 * training on every stage output with ``train.pixel_opt`` (``MPRNetLoss`` by default), each stage's term logged; a
   network with one output trains as one stage, exactly as SRModel would;
 * validation and testing on output 0 through ``inference.tiling.restore``: any image size (reflect-padded to a
-  multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``);
+  multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``), in
+  ``val.precision`` (fp32 by default; bf16 on CUDA or the CPU, fp16 on CUDA) and compiled (``val.compile``);
 * the authors' saturation jitter (``train.saturation_jitter``) and MixUp (``train.mixup``) on each batch;
 * gradient accumulation (``train.grad_accumulation``), EMA that also starts from the authors' checkpoints
   (``param_key_g: state_dict``), gradient clipping (``train.grad_clip``), mixed precision (``train.amp: bf16`` on
@@ -35,10 +36,14 @@ from mprnet_plugin.checkpoints.conversion import save_safetensors_copy
 from mprnet_plugin.io.atomic import atomic_output, atomic_write_bytes
 from mprnet_plugin.io.images import write_image
 from mprnet_plugin.models.mprnet_training import MPRNetTrainingMixin
-from mprnet_plugin.config.model_options import parse_amp_option, parse_tile_option
+from mprnet_plugin.archs.descriptor import network_size_multiple
+from mprnet_plugin.config.model_options import (parse_amp_option, parse_tile_option, parse_val_compile_option,
+                                                parse_val_precision_option)
+from mprnet_plugin.inference.compiled import CompiledNetwork
 from mprnet_plugin.reporting.records import write_metric_record
 from mprnet_plugin.metrics.scoring import ScoringError, mean_metrics, score_images, takes_unrounded
 from mprnet_plugin.inference.tiling import restore
+from mprnet_plugin.runtime.precision import autocast
 from mprnet_plugin.version import __version__
 
 
@@ -53,9 +58,14 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
                              'the CPU')
         val_opt = opt.get('val') or {}
         self.tile_size, self.tile_overlap = parse_tile_option(val_opt.get('tile'))
+        device = torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')
+        self.val_precision, warning = parse_val_precision_option(val_opt.get('precision'), device)
+        if warning:
+            get_root_logger().warning(warning)
+        self.val_compile = parse_val_compile_option(val_opt.get('compile'))
+        self.val_compiled: Optional[CompiledNetwork] = None
         self.amp_dtype: Optional[torch.dtype] = None
         if opt['is_train']:
-            device = torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')
             self.amp_dtype = parse_amp_option(opt['train'].get('amp'), device)
         super().__init__(opt)
         torch.backends.cudnn.benchmark = bool(opt.get('cudnn_benchmark', True))
@@ -73,13 +83,24 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
         logger.info(f'Loading {type(bare).__name__} model from {load_path}, with param key: [{used or "<root>"}].')
 
     # ------------------------------------------------------------------------------------------ validation
+    def validation_forward(self, net: nn.Module) -> Any:
+        """What restores at test time: ``net``, or with ``val.compile`` its compiled form (built once per network)."""
+        if not self.val_compile:
+            return net
+        if self.val_compiled is None or self.val_compiled.module is not net:
+            logger = get_root_logger()
+            self.val_compiled = CompiledNetwork(net, notify=logger.warning, inform=logger.info)
+        return self.val_compiled
+
     def test(self) -> None:
-        """Restore ``self.lq`` with the EMA network if there is one: padded to a multiple of 8, optionally tiled."""
+        """Restore ``self.lq`` with the EMA network if there is one: padded to a multiple of 8, optionally tiled,
+        in ``val.precision`` (float32 output)."""
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         was_training = net.training
         net.eval()
-        with torch.no_grad():
-            self.output = restore(net, self.lq, tile=self.tile_size, overlap=self.tile_overlap)
+        with torch.no_grad(), autocast(self.device, self.val_precision):
+            self.output = restore(self.validation_forward(net), self.lq, tile=self.tile_size,
+                                  overlap=self.tile_overlap, multiple=network_size_multiple(net)).float()
         net.train(was_training)
 
     def dist_validation(self, dataloader: Any, current_iter: Any, tb_logger: Any, save_img: bool) -> None:

@@ -53,3 +53,21 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (otherwise bf16 autocast on the CPU runs, but slowly)."""
     flags = set(cpu_flags())
     return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
+FP16_ON_CPU = ('{what} fp16 runs on CUDA only: fp16 autocast on the CPU is slow or unsupported. On the CPU use bf16 '
+               '(fast where the CPU computes bf16 natively) or fp32')
+SLOW_BF16 = ('{what} bf16 on a CPU without native bf16 arithmetic (no AVX512-BF16, AMX or Arm BF16 flag): it runs, '
+             'but emulated, and likely slower than fp32')
+
+
+def check_inference_precision(precision: str, device: torch.device, what: str = 'precision') -> Optional[str]:
+    """Refuse an unknown precision, or fp16 on the CPU (``ValueError`` naming ``what``); returns a warning for bf16
+    on a CPU that has no native bf16, else None."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'{what} {precision!r} is not supported; expected one of {list(PRECISIONS)}')
+    if device.type == 'cpu' and precision == 'fp16':
+        raise ValueError(FP16_ON_CPU.format(what=what))
+    if device.type == 'cpu' and precision == 'bf16' and not cpu_has_native_bf16():
+        return SLOW_BF16.format(what=what)
+    return None

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from mprnet_plugin.metrics.scoring import ScoringError, metric_image, score_images
 from mprnet_plugin.inference.tiling import restore
+from mprnet_plugin.runtime.precision import autocast
 
 Box = Tuple[int, int, int, int]  # top, left, height, width
 
@@ -41,8 +42,10 @@ class Evaluation:
 def evaluate_network(net: nn.Module, dataset: Dataset, metrics: Dict[str, Dict[str, Any]], device: torch.device,
                      size_multiple: Optional[int] = None, tile: Optional[int] = None, tile_overlap: int = 32,
                      max_images: Optional[int] = None, grid_images: int = 0, crop_size: int = 96,
-                     desc: str = 'eval') -> Evaluation:
+                     desc: str = 'eval', precision: str = 'fp32') -> Evaluation:
     """Restore every validation image (padded to ``size_multiple``, default the network's), score it like BasicSR.
+
+    ``precision``: fp32, or bf16 / fp16 autocast (``runtime.precision``; the caller checks it suits ``device``).
 
     Scored by ``metrics.scoring.score_images``: 8-bit rounded outputs, unrounded ones for the float metrics.
     """
@@ -56,7 +59,8 @@ def evaluate_network(net: nn.Module, dataset: Dataset, metrics: Dict[str, Dict[s
         for index in tqdm(range(count), desc=desc, unit='img', dynamic_ncols=True, leave=False):
             sample = dataset[index]
             lq = sample['lq'].unsqueeze(0).to(device)
-            out = restore(net, lq, tile=tile, overlap=tile_overlap, multiple=size_multiple)
+            with autocast(device, precision):
+                out = restore(net, lq, tile=tile, overlap=tile_overlap, multiple=size_multiple)
             restored = out.float().cpu()
             try:
                 values = score_images(restored, sample['gt'], metrics)

@@ -20,6 +20,7 @@ from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.config.errors import OptionError
 from mprnet_plugin.config.loader import load_option_file
 from mprnet_plugin.config.custom_imports import CustomImportError, import_custom_modules
+from mprnet_plugin.runtime.precision import PRECISIONS
 
 PathLike = Union[str, os.PathLike]
 
@@ -39,7 +40,7 @@ DEFAULTS: Dict[str, Any] = {
         'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False},
         'ssim': {'type': 'calculate_ssim', 'crop_border': 0, 'test_y_channel': False},
     },
-    'evaluation': {'tile': None, 'tile_overlap': 32, 'max_images': None},
+    'evaluation': {'tile': None, 'tile_overlap': 32, 'max_images': None, 'precision': 'fp32'},
     'profile': {'input_size': [256, 256], 'batch': 1, 'repeats': 5, 'warmup': 1},
     'grid': {'images': 3, 'crop_size': 96},
 }
@@ -298,6 +299,9 @@ def parse_compare_options(opt: Dict[str, Any], source: str = '<options>') -> Dic
     if not isinstance(optim_g, dict) or 'type' not in optim_g or 'lr' not in optim_g:
         raise CompareOptionError(f'{source}: train.optim_g: expected a mapping with type and lr, found {optim_g!r}')
     optim_g['lr'] = option_float(optim_g['lr'], f'{source}: train.optim_g.lr')
+    if out['evaluation']['precision'] not in PRECISIONS:
+        raise CompareOptionError(f"{source}: evaluation.precision: expected one of {list(PRECISIONS)} (bf16: CUDA or "
+                                 f"the CPU; fp16: CUDA only), found {out['evaluation']['precision']!r}")
     size = out['profile']['input_size']
     if isinstance(size, int):
         size = [size, size]

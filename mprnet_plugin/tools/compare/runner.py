@@ -22,6 +22,7 @@ from mprnet_plugin.tools.compare.evaluation import evaluate_network, reference_c
 from mprnet_plugin.tools.compare.options import CompareOptionError
 from mprnet_plugin.tools.compare.report import plot_crop_grid, plot_tradeoff, write_tables
 from mprnet_plugin.runtime.devices import resolve_device
+from mprnet_plugin.runtime.precision import check_inference_precision
 from mprnet_plugin.tools.compare.training import TrainStats, make_train_loader, train_architecture
 from mprnet_plugin.io.atomic import OutputConflictError, atomic_output, atomic_write_text, claim_output_folder
 from mprnet_plugin.io.images import read_image, write_image
@@ -47,8 +48,10 @@ def _train_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any]) -> str:
 
 
 def _eval_fingerprint(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.device, train_fp: str) -> str:
+    # fp32 (the default) leaves the fingerprint as it was before evaluation.precision, so old results stay valid.
+    evaluation = {k: v for k, v in opt['evaluation'].items() if not (k == 'precision' and v == 'fp32')}
     return fingerprint(train_fp, arch['size_multiple'], opt['datasets']['val'], opt.get('demo_data'), opt['metrics'],
-                       opt['evaluation'],
+                       evaluation,
                        opt['profile'], opt['grid'], str(device), torch.get_num_threads())
 
 
@@ -107,7 +110,7 @@ def run_architecture(opt: Dict[str, Any], arch: Dict[str, Any], device: torch.de
     evaluation = evaluate_network(net, val_set, opt['metrics'], device, size_multiple=multiple, tile=ev['tile'],
                                   tile_overlap=ev['tile_overlap'], max_images=ev['max_images'],
                                   grid_images=len(crop_paths), crop_size=grid['crop_size'],
-                                  desc=f"eval {arch['name']}")
+                                  desc=f"eval {arch['name']}", precision=ev['precision'])
     for path, img in zip(crop_paths, evaluation.crops):
         write_image(path, img)
     prof = opt['profile']
@@ -141,7 +144,7 @@ def _header(opt: Dict[str, Any], device: torch.device) -> List[str]:
         f'- machine: {device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); '
         f'torch {torch.__version__}',
         f"- evaluated on `{val['dataroot_lq']}` against `{val['dataroot_gt']}` (scored as mprnet-test scores: "
-        '8-bit outputs, unrounded ones for the float metrics)',
+        f"8-bit outputs, unrounded ones for the float metrics; {opt['evaluation']['precision']})",
         f"- MACs, latency and peak memory: one forward pass at {opt['profile']['batch']}x{size[0]}x{size[1]}, "
         f"fp32, median of {opt['profile']['repeats']}",
     ]
@@ -164,6 +167,12 @@ def run_comparison(opt: Dict[str, Any], force: bool = False, only: Optional[Sequ
     if opt['num_threads']:
         torch.set_num_threads(int(opt['num_threads']))
     device = resolve_device(opt['device'])
+    try:
+        warning = check_inference_precision(opt['evaluation']['precision'], device, 'evaluation.precision:')
+    except ValueError as exc:
+        raise CompareOptionError(f"{opt['source']}: {exc}") from None
+    if warning:
+        logger.warning(warning)
     if device.type == 'cuda' and device.index is not None:
         torch.cuda.set_device(device)  # BasicSR's models train on the current CUDA device
     archs = opt['architectures']

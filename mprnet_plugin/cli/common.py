@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import Callable, Optional, Tuple, Type
 
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.version import __version__
 
 TRACEBACK_VARIABLE = 'MPRNET_TRACEBACK'

@@ -19,7 +19,7 @@ from basicsr.utils.options import _postprocess_yml_value
 
 from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
 from mprnet_plugin.config.custom_imports import import_custom_modules
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.config.loader import load_option_file
 from mprnet_plugin.data.lmdb_reader import is_lmdb
 from mprnet_plugin.data.lmdb_writer import META_INFO_NAME, meta_info_keys

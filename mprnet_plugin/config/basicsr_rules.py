@@ -12,7 +12,7 @@ import torch
 
 from mprnet_plugin.archs.descriptor import DEFAULT_SIZE_MULTIPLE, descriptor_for, size_multiple_from_options
 from mprnet_plugin.config.basicsr_sections import STRAY_TOP_LEVEL_KEYS
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.config.option_types import describe, did_you_mean
 from mprnet_plugin.config import registered_types as types
 from mprnet_plugin.runtime.precision import AMP_OFF, CPU_AMP_PRECISIONS, EMULATED_BF16_WARNING, cpu_has_native_bf16

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from mprnet_plugin.config import basicsr_rules
 from mprnet_plugin.config.basicsr_sections import MODEL, PACKAGE, BasicSROptions
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.config.option_types import ERROR_TYPE, describe, did_you_mean
 from mprnet_plugin.config.registered_types import is_package_model
 from mprnet_plugin.config.schema_walk import LISTED, NAMED, SECTION, sub_section

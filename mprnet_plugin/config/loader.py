@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, Union
 import yaml
 from basicsr.utils.options import ordered_yaml
 
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 
 PathLike = Union[str, os.PathLike]
 

@@ -17,7 +17,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 from mmengine.registry import DATASETS, MODELS
 
 from mprnet_plugin.archs.mprnet_arch import SIZE_MULTIPLE
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 
 # Which loops need which dataloaders (MMEngine's Runner builds only these for the loop it runs).
 LOOP_DATALOADERS = {'train': ('train_dataloader', 'val_dataloader'), 'test': ('test_dataloader',)}

@@ -16,7 +16,7 @@ from basicsr.models.lr_scheduler import CosineAnnealingRestartLR, MultiStepResta
 from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.archs.mprnet_config import MPRNetArgumentError, check_mprnet_arguments
 from mprnet_plugin.archs.mprnet_local_arch import MPRNetLocal, parse_size, resolve_sizes
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.config.option_types import describe, did_you_mean
 from mprnet_plugin.training.lr_scheduler import SCHEDULER_ALIASES, SCHEDULER_REGISTRY
 from mprnet_plugin.training.optimizers import OPTIMIZERS

@@ -28,7 +28,7 @@ import lmdb
 import numpy as np
 from tqdm import tqdm
 
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.data.crop_grid import crop_boxes
 from mprnet_plugin.io.atomic import atomic_output
 from mprnet_plugin.io.images import encode_image, read_image

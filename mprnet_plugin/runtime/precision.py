@@ -6,6 +6,8 @@ from typing import ContextManager, Dict, Optional, Tuple
 
 import torch
 
+from mprnet_plugin.errors import OptionError
+
 # fp32 is plain float32 (no autocast); the others autocast the network, the losses staying in float32.
 PRECISIONS: Dict[str, Optional[torch.dtype]] = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 # Mixed-precision training (``train.amp``, ``--amp``): the autocast precisions.
@@ -62,12 +64,12 @@ SLOW_BF16 = ('{what} bf16 on a CPU without native bf16 arithmetic (no AVX512-BF1
 
 
 def check_inference_precision(precision: str, device: torch.device, what: str = 'precision') -> Optional[str]:
-    """Refuse an unknown precision, or fp16 on the CPU (``ValueError`` naming ``what``); returns a warning for bf16
+    """Refuse an unknown precision, or fp16 on the CPU (``OptionError`` naming ``what``); returns a warning for bf16
     on a CPU that has no native bf16, else None."""
     if precision not in PRECISIONS:
-        raise ValueError(f'{what} {precision!r} is not supported; expected one of {list(PRECISIONS)}')
+        raise OptionError(f'{what} {precision!r} is not supported; expected one of {list(PRECISIONS)}')
     if device.type == 'cpu' and precision == 'fp16':
-        raise ValueError(FP16_ON_CPU.format(what=what))
+        raise OptionError(FP16_ON_CPU.format(what=what))
     if device.type == 'cpu' and precision == 'bf16' and not cpu_has_native_bf16():
         return SLOW_BF16.format(what=what)
     return None

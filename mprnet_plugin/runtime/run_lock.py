@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import IO, Optional, Union
 
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 
 PathLike = Union[str, os.PathLike]
 

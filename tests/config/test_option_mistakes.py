@@ -6,7 +6,7 @@ import pytest
 from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.config import basicsr_rules
 from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 
 
 def refused(opt, match, testing=False):

@@ -5,7 +5,7 @@ import pytest
 
 import tests.helpers.miniature_datasets as mini
 from mprnet_plugin.cli.prep import main as prep
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.data.lmdb_writer import LmdbArgumentError, make_paired_lmdb, write_lmdb
 from mprnet_plugin.data.prep import PrepOptions
 

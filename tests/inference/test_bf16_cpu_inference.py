@@ -19,7 +19,7 @@ from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.cli import infer as infer_cli
 from mprnet_plugin.cli.prep import main as prep
 from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.io.images import read_image, write_image
 from mprnet_plugin.mmengine.model import MPRNetRestorer
 from mprnet_plugin.mmengine import test as mmengine_test

@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.config.mmengine_checks import check_mmengine_config
 from mprnet_plugin.mmengine import launch
 from mprnet_plugin.mmengine import test as mm_test

@@ -11,7 +11,7 @@ from tests.helpers.settings import TINY_MPRNET
 
 import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads)
 from mprnet_plugin.cli.compare import main
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.tools.compare import CompareOptionError, load_compare_options
 
 

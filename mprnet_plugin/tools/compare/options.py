@@ -17,7 +17,7 @@ from mprnet_plugin.tools.compare.train_options import (LEGACY_ARCH_KEYS, LEGACY_
                                                        merge_train, option_float, rename_legacy_keys)
 from mprnet_plugin.tools.compare.training import model_options
 from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.config.loader import load_option_file
 from mprnet_plugin.config.custom_imports import CustomImportError, import_custom_modules
 from mprnet_plugin.runtime.precision import PRECISIONS

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, Optional
 
-from mprnet_plugin.config.errors import OptionError
+from mprnet_plugin.errors import OptionError
 
 
 class CompareOptionError(OptionError):

@@ -1,4 +1,4 @@
-"""The error every option check raises; the commands answer it with one line and exit status 2."""
+"""The error every option check raises (from any layer); the commands answer it with one line and exit status 2."""
 from __future__ import annotations
 
 

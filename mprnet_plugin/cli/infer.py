@@ -94,8 +94,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              f'with it to about {BF16_PSNR_DB} dB PSNR; on other CPUs slow (a warning says so). fp16: '
                              'CUDA only')
     parser.add_argument('--compile', action='store_true',
-                        help='run the network through torch.compile (dynamic shapes: one compilation for all image '
-                             'sizes; the first image takes minutes on a CPU, the inductor cache makes later runs '
+                        help='run the network through torch.compile (dynamic shapes; the first image takes minutes '
+                             'on a CPU, an image of a new size may compile again, the inductor cache makes later runs '
                              'quicker); falls back to eager mode with a warning if compiling fails')
     parser.add_argument('--batch', type=int, default=1,
                         help='consecutive same-size images per forward pass, or tiles per pass when tiling (default 1)')

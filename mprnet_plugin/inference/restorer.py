@@ -114,8 +114,8 @@ class Restorer:
         fallback_tile: when a whole image runs out of memory, the tile size tried first (then halved).
         notify: receives the warnings: out-of-memory retries, slow bf16, compile fall-back (default: this
             module's logger).
-        compile: run the network through ``torch.compile`` with dynamic shapes (one compilation for every image
-            size; the first image takes a while), falling back to eager mode with a warning if compiling fails.
+        compile: run the network through ``torch.compile`` with dynamic shapes (the first image takes a while, an
+            image of a new size may compile again), falling back to eager mode with a warning if compiling fails.
     """
 
     def __init__(self, net: nn.Module, device: Union[str, torch.device] = 'auto', tile: Optional[int] = None,

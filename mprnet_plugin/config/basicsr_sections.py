@@ -290,6 +290,8 @@ class ValOptions(Section):
     metrics: Optional[Dict[str, MetricOptions]] = doc('Metrics by name.')
     tile: Optional[TileOptions] = doc('mprnet_plugin: restore in tiles ({size, overlap} or a size); null: whole '
                                       'images.')
+    self_ensemble: V(Bool()) = doc('mprnet_plugin: average the outputs of the 8 flips/rotations of each image '
+                                   '(8x the test time).', False)
     save_npy: V(Bool()) = doc('mprnet_plugin, test mode: also save each output as float32 .npy.', False)
     center_frame_only: V(Bool()) = doc('Video models: score the centre frame only.', False)
     flip_seq: V(Bool()) = doc('Video recurrent models: also run the flipped sequence.', False)

@@ -5,7 +5,8 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
 * training on every stage output with ``train.pixel_opt`` (``MPRNetLoss`` by default), each stage's term logged; a
   network with one output trains as one stage, exactly as SRModel would;
 * validation and testing on output 0 through ``inference.tiling.restore``: any image size (reflect-padded to a
-  multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``);
+  multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``) and averaged over the
+  8 flips/rotations (``val.self_ensemble: true``, ``inference.self_ensemble``);
 * the authors' saturation jitter (``train.saturation_jitter``) and MixUp (``train.mixup``) on each batch;
 * gradient accumulation (``train.grad_accumulation``), EMA that also starts from the authors' checkpoints
   (``param_key_g: state_dict``), gradient clipping (``train.grad_clip``), mixed precision on CUDA
@@ -17,6 +18,7 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
 """
 from __future__ import annotations
 
+import functools
 import io
 import os.path as osp
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -35,9 +37,10 @@ from mprnet_plugin.checkpoints.conversion import save_safetensors_copy
 from mprnet_plugin.io.atomic import atomic_output, atomic_write_bytes
 from mprnet_plugin.io.images import write_image
 from mprnet_plugin.models.mprnet_training import MPRNetTrainingMixin
-from mprnet_plugin.config.model_options import parse_amp_option, parse_tile_option
+from mprnet_plugin.config.model_options import parse_amp_option, parse_self_ensemble_option, parse_tile_option
 from mprnet_plugin.reporting.records import write_metric_record
 from mprnet_plugin.metrics.scoring import ScoringError, mean_metrics, score_images, takes_unrounded
+from mprnet_plugin.inference.self_ensemble import self_ensemble
 from mprnet_plugin.inference.tiling import restore
 from mprnet_plugin.version import __version__
 
@@ -53,6 +56,7 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
                              'the CPU')
         val_opt = opt.get('val') or {}
         self.tile_size, self.tile_overlap = parse_tile_option(val_opt.get('tile'))
+        self.self_ensemble = parse_self_ensemble_option(val_opt.get('self_ensemble'))
         self.amp_dtype: Optional[torch.dtype] = None
         if opt['is_train']:
             device = torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')
@@ -74,12 +78,14 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
 
     # ------------------------------------------------------------------------------------------ validation
     def test(self) -> None:
-        """Restore ``self.lq`` with the EMA network if there is one: padded to a multiple of 8, optionally tiled."""
+        """Restore ``self.lq`` with the EMA network if there is one: padded to a multiple of 8, optionally tiled,
+        optionally averaged over the 8 flips/rotations (``val.self_ensemble``)."""
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         was_training = net.training
         net.eval()
+        one_pass = functools.partial(restore, net, tile=self.tile_size, overlap=self.tile_overlap)
         with torch.no_grad():
-            self.output = restore(net, self.lq, tile=self.tile_size, overlap=self.tile_overlap)
+            self.output = self_ensemble(one_pass, self.lq) if self.self_ensemble else one_pass(self.lq)
         net.train(was_training)
 
     def dist_validation(self, dataloader: Any, current_iter: Any, tb_logger: Any, save_img: bool) -> None:

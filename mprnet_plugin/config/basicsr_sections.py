@@ -290,6 +290,8 @@ class ValOptions(Section):
     metrics: Optional[Dict[str, MetricOptions]] = doc('Metrics by name.')
     tile: Optional[TileOptions] = doc('mprnet_plugin: restore in tiles ({size, overlap} or a size); null: whole '
                                       'images.')
+    self_ensemble: V(Bool()) = doc('mprnet_plugin: average the outputs of the 8 flips/rotations of each image '
+                                   '(8x the test time).', False)
     save_npy: V(Bool()) = doc('mprnet_plugin, test mode: also save each output as float32 .npy.', False)
     precision: V(OneOf('fp32', 'bf16', 'fp16')) = doc('mprnet_plugin: compute precision of validation and testing; '
                                                       'bf16 on CUDA or the CPU (fast with native bf16), fp16 on '

@@ -56,6 +56,15 @@ def parse_tile_option(value: Any) -> Tuple[Optional[int], int]:
     return size, overlap
 
 
+def parse_self_ensemble_option(value: Any) -> bool:
+    """``val.self_ensemble``: true or false (absent or null: false); text such as 'no' is refused."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f'val.self_ensemble must be true or false; got {value!r}')
+    return value
+
+
 def parse_grad_clip_option(value: Any) -> float:
     """``train.grad_clip``: the max global gradient norm, 0 (or null) for off."""
     value = value or 0

@@ -6,7 +6,8 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
   network with one output trains as one stage, exactly as SRModel would;
 * validation and testing on output 0 through ``inference.tiling.restore``: any image size (reflect-padded to a
   multiple of 8 and cropped back), optionally in blended tiles (``val.tile: {size, overlap}``), in
-  ``val.precision`` (fp32 by default; bf16 on CUDA or the CPU, fp16 on CUDA) and compiled (``val.compile``);
+  ``val.precision`` (fp32 by default; bf16 on CUDA or the CPU, fp16 on CUDA), compiled (``val.compile``) and
+  averaged over the 8 flips/rotations (``val.self_ensemble: true``, ``inference.self_ensemble``);
 * the authors' saturation jitter (``train.saturation_jitter``) and MixUp (``train.mixup``) on each batch;
 * gradient accumulation (``train.grad_accumulation``), EMA that also starts from the authors' checkpoints
   (``param_key_g: state_dict``), gradient clipping (``train.grad_clip``), mixed precision (``train.amp: bf16`` on
@@ -18,6 +19,7 @@ What it adds to SRModel (training in ``mprnet_training.py``, option parsing in `
 """
 from __future__ import annotations
 
+import functools
 import io
 import os.path as osp
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -37,11 +39,12 @@ from mprnet_plugin.io.atomic import atomic_output, atomic_write_bytes
 from mprnet_plugin.io.images import write_image
 from mprnet_plugin.models.mprnet_training import MPRNetTrainingMixin
 from mprnet_plugin.archs.descriptor import network_size_multiple
-from mprnet_plugin.config.model_options import (parse_amp_option, parse_tile_option, parse_val_compile_option,
-                                                parse_val_precision_option)
+from mprnet_plugin.config.model_options import (parse_amp_option, parse_self_ensemble_option, parse_tile_option,
+                                                parse_val_compile_option, parse_val_precision_option)
 from mprnet_plugin.inference.compiled import CompiledNetwork
 from mprnet_plugin.reporting.records import write_metric_record
 from mprnet_plugin.metrics.scoring import ScoringError, mean_metrics, score_images, takes_unrounded
+from mprnet_plugin.inference.self_ensemble import self_ensemble
 from mprnet_plugin.inference.tiling import restore
 from mprnet_plugin.runtime.precision import autocast
 from mprnet_plugin.version import __version__
@@ -64,6 +67,7 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
             get_root_logger().warning(warning)
         self.val_compile = parse_val_compile_option(val_opt.get('compile'))
         self.val_compiled: Optional[CompiledNetwork] = None
+        self.self_ensemble = parse_self_ensemble_option(val_opt.get('self_ensemble'))
         self.amp_dtype: Optional[torch.dtype] = None
         if opt['is_train']:
             self.amp_dtype = parse_amp_option(opt['train'].get('amp'), device)
@@ -93,14 +97,16 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
         return self.val_compiled
 
     def test(self) -> None:
-        """Restore ``self.lq`` with the EMA network if there is one: padded to a multiple of 8, optionally tiled,
-        in ``val.precision`` (float32 output)."""
+        """Restore ``self.lq`` with the EMA network if there is one: padded to the network's size multiple, optionally
+        tiled, in ``val.precision`` (float32 output), with ``val.self_ensemble`` averaged over 8 flips/rotations.
+        """
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         was_training = net.training
         net.eval()
+        one_pass = functools.partial(restore, self.validation_forward(net), tile=self.tile_size,
+                                     overlap=self.tile_overlap, multiple=network_size_multiple(net))
         with torch.no_grad(), autocast(self.device, self.val_precision):
-            self.output = restore(self.validation_forward(net), self.lq, tile=self.tile_size,
-                                  overlap=self.tile_overlap, multiple=network_size_multiple(net)).float()
+            self.output = (self_ensemble(one_pass, self.lq) if self.self_ensemble else one_pass(self.lq)).float()
         net.train(was_training)
 
     def dist_validation(self, dataloader: Any, current_iter: Any, tb_logger: Any, save_img: bool) -> None:

@@ -173,6 +173,13 @@ def test_tile_fits_the_network(test_opt):
     assert validates(test_opt, testing=True) == []
 
 
+def test_self_ensemble_is_a_strict_boolean(test_opt):
+    test_opt['val']['self_ensemble'] = 'yes'
+    assert 'expected true or false' in refused(test_opt, r'^val\.self_ensemble: ', testing=True)
+    test_opt['val']['self_ensemble'] = True
+    assert validates(test_opt, testing=True) == []
+
+
 def test_cuda_prefetch_needs_pinned_memory(train_opt):
     train_opt['datasets']['train']['prefetch_mode'] = 'cuda'
     refused(train_opt, r'^datasets\.train\.pin_memory: null with prefetch_mode: cuda; expected true')

@@ -158,7 +158,7 @@ def test_export_that_fails_its_check_leaves_no_file(weights, tmp_path, capsys, m
     (tmp_path / 'file').write_text('')
     assert export_cli.main(['--weights', str(weights), '--format', 'torchscript', '--output',
                             str(tmp_path / 'file' / 'm.pt')]) == 2
-    assert 'not a writable folder' in (err := capsys.readouterr().err) and len(err.strip().splitlines()) == 1
+    assert 'is not a folder' in (err := capsys.readouterr().err) and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize('tool', ['infer', 'export', 'prep', 'demo', 'train', 'test'])

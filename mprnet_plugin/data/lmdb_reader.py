@@ -1,6 +1,7 @@
 """Reading single images from a BasicSR LMDB (as ``mprnet-prep`` and ``write_lmdb`` write it) by key."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from pathlib import Path
@@ -13,7 +14,7 @@ from mprnet_plugin.data.lmdb_writer import META_INFO_NAME
 from mprnet_plugin.io.images import decode_image
 
 PathLike = Union[str, os.PathLike]
-_envs: Dict[str, lmdb.Environment] = {}  # one read-only environment per LMDB and process
+_envs: Dict[str, lmdb.Environment] = {}  # one read-only environment per LMDB and process (mprnet-eval's workers)
 
 
 def is_lmdb(path: PathLike) -> bool:
@@ -42,3 +43,13 @@ def read_lmdb_images(lmdb_path: PathLike, keys: Sequence[str]) -> Dict[str, np.n
     with contextlib.closing(lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False)) as env:
         with env.begin(write=False) as txn:
             return {key: decode_image(txn.get(key.encode('ascii')), f'key {key!r} of LMDB {path!r}') for key in keys}
+
+
+def close_lmdb_readers() -> None:
+    """Close the environments ``read_lmdb_image`` keeps open (LMDB opens a path once per process: BasicSR's own
+    reader, or a writer, can open it again afterwards); done at exit too."""
+    while _envs:
+        _envs.popitem()[1].close()
+
+
+atexit.register(close_lmdb_readers)

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from mprnet_plugin.data.lmdb_reader import is_lmdb, read_lmdb_image
+from mprnet_plugin.data.lmdb_reader import close_lmdb_readers, is_lmdb, read_lmdb_image
 from mprnet_plugin.data.lmdb_writer import META_INFO_NAME, lmdb_keys
 from mprnet_plugin.data.pairing import PairingError, pair_outputs
 from mprnet_plugin.io.images import ImageReadError, is_image_file, read_image
@@ -129,6 +129,7 @@ def evaluate_folders(output_dir: os.PathLike, target_dir: os.PathLike, metric_op
     jobs = [(n, o, t, metric_opts) for n, o, t in pairs]
     per_image: Dict[str, Dict[str, float]] = {}
     with contextlib.ExitStack() as stack:
+        stack.callback(close_lmdb_readers)  # in this process; workers close theirs at exit
         if workers > 1:
             # Fresh interpreters: a forked child of a process whose OpenCV/torch thread pools have run can hang.
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')))

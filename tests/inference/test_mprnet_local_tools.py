@@ -126,7 +126,7 @@ val_dataloader = dict(num_workers=0, persistent_workers=False,
 test_dataloader = val_dataloader
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(opencv_num_threads=1))
 ''')
-    metrics = mm_test.main([str(config), '--checkpoint', str(checkpoint), '--work-dir', str(tmp_path / 'work')])
+    metrics = mm_test.run_test([str(config), '--checkpoint', str(checkpoint), '--work-dir', str(tmp_path / 'work')])
     dataset = BasicSRPairedDataset(data['val_input'], data['val_target'], phase='val')
     scores = {'local': [], 'plain': []}
     for i in range(len(dataset)):

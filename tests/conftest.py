@@ -23,3 +23,12 @@ def reference_vector(reference_dir):
 def _deterministic_seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope='module')
+def single_torch_thread():
+    """One torch thread for a module of tiny-image tests: on a shared 2-core machine the pool only adds contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

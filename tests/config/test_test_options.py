@@ -33,12 +33,9 @@ DND_IMAGES = 3  # of the real 50: enough to check the bundle, fast to restore
 
 
 @pytest.fixture(scope='module', autouse=True)
-def _one_thread():
+def _one_thread(single_torch_thread):
     # Tiny images: torch's thread pool only adds contention on a shared 2-core machine (seen: 100x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
 
 
 def keep_first_sidd_blocks(sidd_root, images=4, blocks=8):

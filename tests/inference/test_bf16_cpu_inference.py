@@ -15,7 +15,6 @@ from tests.helpers.settings import TINY_MPRNET
 import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads)
 import tests.helpers.miniature_datasets as mini
 from mprnet_plugin import Restorer
-from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.cli import infer as infer_cli
 from mprnet_plugin.cli.prep import main as prep
 from mprnet_plugin.config.basicsr_schema import validate_basicsr_options
@@ -34,25 +33,9 @@ OPTIONS = Path(__file__).resolve().parents[2] / 'options'
 
 
 @pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    # Tiny images: torch's thread pool only adds contention on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_torch_thread):
+    # Tiny images: torch's thread pool only adds contention on a shared 2-core machine (seen: 100x slower).
     yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope='module')
-def net() -> MPRNet:
-    torch.manual_seed(0)
-    return MPRNet(**TINY_MPRNET).eval()
-
-
-@pytest.fixture(scope='module')
-def weights(net, tmp_path_factory):
-    path = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
-    torch.save({'params': net.state_dict()}, path)
-    return path
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -20,7 +20,6 @@ from torch._dynamo.utils import counters
 import mprnet_plugin  # noqa: F401  isort: skip  (host fixes before basicsr loads)
 import tests.helpers.miniature_datasets as mini
 from mprnet_plugin import Restorer
-from mprnet_plugin.archs.mprnet_arch import MPRNet
 from mprnet_plugin.cli import infer as infer_cli
 from mprnet_plugin.cli.prep import main as prep
 from mprnet_plugin.inference import compiled as compiled_module
@@ -65,19 +64,6 @@ def _fresh_dynamo():
     counters.clear()
     yield
     torch._dynamo.reset()
-
-
-@pytest.fixture(scope='module')
-def net() -> MPRNet:
-    torch.manual_seed(0)
-    return MPRNet(**TINY_MPRNET).eval()
-
-
-@pytest.fixture(scope='module')
-def weights(net, tmp_path_factory):
-    path = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
-    torch.save({'params': net.state_dict()}, path)
-    return path
 
 
 def broken_compile(error: Exception):

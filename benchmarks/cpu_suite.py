@@ -14,7 +14,9 @@ One run prints every table and writes them, with the machine's CPU flags and the
   same weights; each variant's output on the same input is compared with ours in fp32 (PSNR, max abs difference);
 - training step (forward, multi-stage loss, backward, Adam) at ``--train-size``: fp32 and bf16 autocast at each
   grad_checkpointing level;
-- MPRNet-Local (TLC's exact variant, 256 -> 384 windows) against MPRNet at the largest size, fp32 and bf16.
+- MPRNet-Local (TLC's exact variant, 256 -> 384 windows) against MPRNet at ``--local-size``, fp32 and bf16;
+- the machine's convolution limit: one 3x3 convolution at 96 channels in fp32 and in bf16, so that each forward can
+  be read as a share of what the convolutions alone would take at that speed (MPRNet is almost all convolution).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ import mprnet_plugin  # noqa: E402,F401  (host fixes before basicsr loads)
 from mprnet_plugin import MPRNET_PRESETS, MPRNet, MPRNetLoss  # noqa: E402
 from mprnet_plugin.archs.mprnet_local_arch import to_local  # noqa: E402
 from mprnet_plugin.reporting.versions import library_versions  # noqa: E402
+from mprnet_plugin.tools.profiling import count_macs  # noqa: E402
 from mprnet_plugin.runtime.precision import cpu_flags, cpu_has_native_bf16  # noqa: E402
 from mprnet_plugin.training.step import training_step  # noqa: E402
 
@@ -136,6 +139,32 @@ def build_train_step(preset: str, size: int, precision: str, level: str, batch: 
     return call, {}
 
 
+def build_conv(precision: str, channels: int = 96, size: int = 128) -> Tuple[Callable[[], object], Dict[str, Any]]:
+    """One 3x3 convolution (channels_last, ``channels`` in and out, ``size`` x ``size``): the machine's conv speed."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).eval()
+    x = torch.rand(1, channels, size, size).contiguous(memory_format=torch.channels_last)
+    bf16 = precision == 'bf16'
+
+    def call() -> object:
+        with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            for _ in range(10):
+                conv(x)
+        return None
+    call()
+    return call, {'macs': 10 * channels * channels * 9 * size * size}
+
+
+def conv_limit_section(repeats: int, threads: Optional[int]) -> Tuple[str, Dict[str, float]]:
+    """GMAC/s of one 3x3 convolution in fp32 and bf16 (each in its own process); the table and the figures."""
+    variants = {p: (build_conv, dict(precision=p)) for p in ('fp32', 'bf16')}
+    times, infos = round_robin_isolated(variants, repeats, threads)
+    rates = {p: infos[p]['macs'] / statistics.median(times[p]) / 1e9 for p in variants}
+    rows = [[p, f'{rates[p]:.0f}', f'{rates[p] / rates["fp32"]:.2f}x'] for p in variants]
+    title = '### The convolution limit: one 3x3 convolution, 96 channels, 1x96x128x128, channels_last'
+    return title + '\n\n' + table(['precision', 'GMAC/s', 'vs fp32'], rows), rates
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of ``a`` against ``b`` (images in [0, 1]; random-weight outputs are clipped to it)."""
     mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
@@ -152,7 +181,7 @@ def table(header: Sequence[str], rows: List[Sequence[object]]) -> str:
 
 
 def forward_section(preset: str, size: Tuple[int, int], authors: Optional[str], repeats: int,
-                    threads: Optional[int], with_compile: bool, tmp: Path) -> str:
+                    threads: Optional[int], with_compile: bool, tmp: Path, rates: Dict[str, float]) -> str:
     """Seconds per forward of every variant at one preset and size, the speed-ups and the output agreement."""
     shape = (1, 3, *size)
     baseline = "the authors' code, fp32" if authors else "the authors' structure (per-patch), fp32"
@@ -166,15 +195,19 @@ def forward_section(preset: str, size: Tuple[int, int], authors: Optional[str], 
     times, infos = round_robin_isolated(variants, repeats, threads)
     outputs = {name: np.load(args['save']) for name, (_, args) in variants.items()}
     base = statistics.median(times[baseline])
+    macs = count_macs(MPRNet(preset=preset), shape)
     rows = []
     for name in variants:
         median = statistics.median(times[name])
         diff = float(np.abs(outputs[name] - outputs[REFERENCE]).max())
+        # The time the convolutions alone would take at the measured single-convolution speed, over the forward's.
+        floor = macs / (rates['bf16' if 'bf16' in name else 'fp32'] * 1e9)
         rows.append([name, f'{median:.3f}', f'{base / median:.2f}x', f'{psnr(outputs[name], outputs[REFERENCE]):.1f}',
-                     f'{diff:.2g}', f'{infos[name]["warmup_s"]:.1f}'])
-    title = f'### Forward, {preset} preset, 1x3x{size[0]}x{size[1]} ({repeats} repeats)'
+                     f'{diff:.2g}', f'{infos[name]["warmup_s"]:.1f}', f'{100 * floor / median:.0f}%'])
+    title = (f'### Forward, {preset} preset, 1x3x{size[0]}x{size[1]} ({repeats} repeats, {macs / 1e9:.0f} GMAC; '
+             'conv limit = the MACs at the single convolution\'s speed over the forward\'s time)')
     return title + '\n\n' + table(['variant', 'seconds (median)', f'vs {baseline}', 'PSNR vs ours fp32 (dB)',
-                                   'max abs diff', 'first call (s)'], rows)
+                                   'max abs diff', 'first call (s)', 'share of the conv limit'], rows)
 
 
 def train_section(preset: str, size: int, repeats: int, threads: Optional[int]) -> str:
@@ -229,6 +262,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--presets', nargs='+', default=['deblurring', 'deraining'], choices=sorted(MPRNET_PRESETS))
     parser.add_argument('--sizes', nargs='+', default=['256x256', '1280x720'], help='WIDTHxHEIGHT (default both)')
     parser.add_argument('--train-size', type=int, default=128, help='training-step patch size (default 128)')
+    parser.add_argument('--local-size', default='1280x720',
+                        help='WIDTHxHEIGHT of the MPRNet-Local comparison (default 1280x720, where TLC\'s windows '
+                             'are smaller than the maps)')
     parser.add_argument('--repeats', type=int, default=3, help='timed repeats per variant (default 3)')
     parser.add_argument('--threads', type=int, default=None, help='torch threads per variant (default: torch\'s)')
     parser.add_argument('--skip', nargs='+', default=[], choices=['forward', 'compile', 'train', 'local'])
@@ -239,19 +275,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     sections = ['# CPU suite', machine_section(command)]
     print('\n\n'.join(sections), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        limit, rates = conv_limit_section(args.repeats, args.threads)
+        sections.append(limit)
+        print('\n' + limit, flush=True)
         if 'forward' not in args.skip:
             for preset in args.presets:
                 for size in sizes:
                     sections.append(forward_section(preset, size, args.authors, args.repeats, args.threads,
-                                                    'compile' not in args.skip, Path(tmp)))
+                                                    'compile' not in args.skip, Path(tmp), rates))
                     print('\n' + sections[-1], flush=True)
         if 'train' not in args.skip:
             for preset in args.presets:
                 sections.append(train_section(preset, args.train_size, args.repeats, args.threads))
                 print('\n' + sections[-1], flush=True)
         if 'local' not in args.skip:
-            sections.append(local_section(args.presets[0], max(sizes, key=lambda s: s[0] * s[1]), args.repeats,
-                                          args.threads, Path(tmp)))
+            sections.append(local_section(args.presets[0], parse_size(args.local_size), args.repeats, args.threads,
+                                          Path(tmp)))
             print('\n' + sections[-1], flush=True)
     out = Path(args.out) if args.out else (Path(__file__).resolve().parent / 'results'
                                            / f'{datetime.date.today().isoformat()}-cpu-suite.md')

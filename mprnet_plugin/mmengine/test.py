@@ -36,8 +36,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              'bf16 runs on CUDA and on the CPU (fast where the CPU computes bf16 natively, slow with '
                              'a warning elsewhere); fp16 on CUDA only')
     parser.add_argument('--compile', action='store_true',
-                        help='test through torch.compile (dynamic shapes; an image of a new size may compile again; '
-                             'the first image takes a while; eager fall-back with a warning if compiling fails)')
+                        help='test through torch.compile (dynamic shapes: one graph for every size over about '
+                             '83x83 pixels; the first image takes a while; eager fall-back with a warning if '
+                             'compiling fails)')
     return parse_arguments(parser, argv)
 
 

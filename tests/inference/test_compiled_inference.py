@@ -24,11 +24,15 @@ from mprnet_plugin.cli import infer as infer_cli
 from mprnet_plugin.cli.prep import main as prep
 from mprnet_plugin.inference import compiled as compiled_module
 from mprnet_plugin.inference.compiled import CACHE_VARIABLE, CompiledNetwork, inductor_cache_dir
+from mprnet_plugin.inference.tiling import restore
 from mprnet_plugin.io.images import read_image, write_image
 from mprnet_plugin.test import main as run_test
 
 OPTIONS = Path(__file__).resolve().parents[2] / 'options'
-SIZES = [(40, 56), (29, 35)]  # padded to 40x56 and 32x40: two shapes, one graph
+# Padded to 152x160 and 168x144: two shapes in one bucket. The tiny network's smallest batch-1 feature map has
+# 16 * H/4 * W/4 values, over the 20,480 at which the CPU convolution changes kernel from 143x143 pixels up.
+SIZES = [(150, 157), (165, 141)]
+SMALL = (40, 56)  # under the bucket's edge: a second graph
 # A cold compile of the tiny network took over 900 s (pytest's limit) on the 2 shared cores of the build machine.
 COMPILE_TIMEOUT_S = 3600
 # A cold torch.compile of even the tiny network took 9 minutes and more on 2 shared CPU cores: more than the whole
@@ -36,9 +40,6 @@ COMPILE_TIMEOUT_S = 3600
 # flag tests above them always run.
 real_compile = pytest.mark.skipif(os.environ.get('MPRNET_TEST_COMPILE', '') in ('', '0'),
                                   reason='real torch.compile runs take minutes on a CPU: set MPRNET_TEST_COMPILE=1')
-# Known: with dynamic=True a second image size still recompiles (a guard in MPRNet.forward); not yet fixed.
-recompiles = pytest.mark.xfail(reason='a second image size recompiles (dynamic=True guard in MPRNet.forward)',
-                               strict=False)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -138,10 +139,30 @@ def test_mprnet_infer_compile_says_it_takes_a_while_and_falls_back(net, weights,
     assert np.array_equal(read_image(tmp_path / 'out' / 'a.png'), Restorer(net, device='cpu')(img, bgr=True))
 
 
+# ------------------------------------------------------------------------------------------------ the buckets
+# Dynamo's guards (which decide recompiling) do not depend on the backend: the eager backend shows them in seconds.
+@torch._dynamo.config.patch(error_on_recompile=True)
+def test_two_sizes_in_one_bucket_share_one_graph(net):
+    compiled = CompiledNetwork(net, backend='eager')
+    for size in SIZES:
+        x = torch.rand(1, 3, *size)
+        with torch.inference_mode():
+            difference = (restore(compiled, x) - restore(net, x)).abs().max().item()
+        assert difference <= 1e-5, f'{size}: compiled and eager outputs differ by {difference}'
+    assert compiled.active and counters['stats']['unique_graphs'] == 1
+
+
+def test_an_image_under_the_bucket_edge_compiles_a_second_graph_and_a_later_large_size_reuses_the_first(net):
+    compiled = CompiledNetwork(net, backend='eager')
+    with torch.inference_mode():
+        for size in (SIZES[0], SMALL, SIZES[1]):
+            restore(compiled, torch.rand(1, 3, *size))
+    assert compiled.active and counters['stats']['unique_graphs'] == 2
+
+
 # ------------------------------------------------------------------------------------------------ compiling
 @pytest.mark.slow
 @real_compile
-@recompiles
 @pytest.mark.timeout(COMPILE_TIMEOUT_S)
 @torch._dynamo.config.patch(error_on_recompile=True)  # a recompilation raises, and the fall-back says so
 def test_compiled_restorer_equals_eager_and_compiles_once_for_two_sizes(net):
@@ -160,7 +181,6 @@ def test_compiled_restorer_equals_eager_and_compiles_once_for_two_sizes(net):
 
 @pytest.mark.slow
 @real_compile
-@recompiles
 @pytest.mark.timeout(COMPILE_TIMEOUT_S)
 @torch._dynamo.config.patch(error_on_recompile=True)
 def test_mprnet_infer_compile_on_a_folder_of_two_sizes(net, weights, tmp_path, caplog):

@@ -63,7 +63,8 @@ def fail(prog: str, exc: BaseException, status: int) -> int:
 
 def run_tool(prog: str, body: Callable[[], Optional[int]],
              usage_errors: Tuple[Type[BaseException], ...] = (UsageError,)) -> int:
-    """Run a tool's work and apply the convention: ``usage_errors`` exit 2, any other exception 1, one line each."""
+    """Run a tool's work and apply the convention: ``usage_errors`` and any ``OptionError`` exit 2, any other
+    exception 1, one line each."""
     try:
         status = body()
     except KeyboardInterrupt:
@@ -71,7 +72,7 @@ def run_tool(prog: str, body: Callable[[], Optional[int]],
         return 130
     except SystemExit:
         raise
-    except usage_errors as exc:
+    except (*usage_errors, OptionError) as exc:
         return fail(prog, exc, EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 (the convention: one line, the traceback on request)
         return fail(prog, exc, EXIT_FAILED)

@@ -20,6 +20,7 @@ from basicsr.utils import tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY
 from torch import Tensor
 
+from mprnet_plugin.errors import OptionError
 from mprnet_plugin.io.images import dtype_peak
 
 # A restored image or target: a (1 x) C x H x W RGB tensor in [0, 1], as networks return it, or an H x W x C BGR
@@ -30,6 +31,10 @@ MetricFn = TypeVar('MetricFn', bound=Callable[..., float])
 
 class ScoringError(ValueError):
     """A restored image and a target that cannot be scored against each other."""
+
+
+class CropBorderError(ScoringError, OptionError):
+    """A metric's ``crop_border`` that leaves nothing of an image: an option error (exit 2), found while scoring."""
 
 
 def unrounded_input(metric: MetricFn) -> MetricFn:
@@ -95,11 +100,11 @@ def check_crop_border(name: str, opt: Mapping[str, Any], img: np.ndarray) -> Non
     """Refuse a ``crop_border`` that leaves nothing of the image (BasicSR would score the empty rest as NaN)."""
     crop = opt.get('crop_border', 0) or 0
     if not isinstance(crop, (int, np.integer)) or isinstance(crop, bool) or crop < 0:
-        raise ScoringError(f'metric {name!r}: crop_border: {crop!r}; expected an integer >= 0')
+        raise CropBorderError(f'metric {name!r}: crop_border: {crop!r}; expected an integer >= 0')
     side = min(img.shape[:2])
     if 2 * crop >= side:
         size = f'{img.shape[0]} x {img.shape[1]}'
-        raise ScoringError(f'metric {name!r}: crop_border: {crop} crops the whole {size} image; '
+        raise CropBorderError(f'metric {name!r}: crop_border: {crop} crops the whole {size} image; '
                            f'expected below {(side + 1) // 2} (half its smaller side)')
 
 

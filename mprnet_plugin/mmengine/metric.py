@@ -69,7 +69,7 @@ class BasicSRMetric(BaseMetric):
             try:
                 row.update(score_images(sample['pred'], sample['gt'], self.metrics))
             except ScoringError as exc:
-                raise ScoringError(f'BasicSRMetric: sample {row["img_name"] or "?"!r}: {exc}') from None
+                raise type(exc)(f'BasicSRMetric: sample {row["img_name"] or "?"!r}: {exc}') from None
             self.results.append(row)
             if self.output_dir and row['img_name']:
                 path = os.path.join(self.output_dir, f'{row["img_name"]}.png')

@@ -16,7 +16,7 @@ import torch
 from mmengine.logging import print_log
 
 from mprnet_plugin.cli.common import UsageError
-from mprnet_plugin.io.atomic import atomic_write_text
+from mprnet_plugin.io.atomic import OutputConflictError, atomic_write_text, claim_output_folder
 from mprnet_plugin.mmengine.launch import (base_parser, check_config, is_main_process, launch, load_config,
                                            parse_arguments, run)
 from mprnet_plugin.runtime.precision import PRECISIONS, check_inference_precision
@@ -30,7 +30,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--checkpoint', required=True, help='weights to test, in any layout the plugin reads')
     parser.add_argument('--checkpoint-key', default=None,
                         help='where the weights are in the file (default: params_ema, params, state_dict, model)')
-    parser.add_argument('--out-dir', default=None, help='also save the restored images here as PNG')
+    parser.add_argument('--out-dir', default=None,
+                        help='also save the restored images here as PNG (a new or empty folder, or one an earlier '
+                             'run of the plugin wrote; a folder of your own only with --force)')
+    parser.add_argument('--force', action='store_true',
+                        help='write into an --out-dir the plugin did not make (images of the same names are replaced)')
     parser.add_argument('--precision', choices=list(PRECISIONS), default=None,
                         help='compute precision of the test (default: the config\'s model.precision, else fp32). '
                              'bf16 runs on CUDA and on the CPU (fast where the CPU computes bf16 natively, slow with '
@@ -68,6 +72,10 @@ def run_test(argv: Optional[List[str]] = None) -> Dict[str, float]:
         print_log(warning, logger='current', level=logging.WARNING)
     check_config(cfg, 'test', args.config)
     if args.out_dir:
+        try:
+            claim_output_folder(args.out_dir, args.force, '--out-dir')
+        except OutputConflictError as exc:
+            raise UsageError(str(exc)) from None
         cfg.test_evaluator.output_dir = args.out_dir
     metrics = run(cfg, 'test') or {}
     if is_main_process():

@@ -163,7 +163,7 @@ class MPRNetModel(MPRNetTrainingMixin, SRModel):
                 try:
                     values = score_images(output, target, metric_opts)
                 except ScoringError as exc:
-                    raise ScoringError(f'{dataset_name}, image {img_name!r}: {exc}') from None
+                    raise type(exc)(f'{dataset_name}, image {img_name!r}: {exc}') from None
             per_image[img_name] = values
             if pbar is not None:
                 pbar.update(1)

@@ -317,6 +317,22 @@ def test_test_launcher_rejects_a_missing_checkpoint(trained, tmp_path):
 
 
 @pytest.mark.slow
+def test_test_launcher_writes_into_a_users_folder_only_with_force(trained, tmp_path, capsys):
+    config, work_dir = trained
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    (mine / 'notes.txt').write_text('keep me')
+    args = [str(config), '--checkpoint', str(work_dir / 'iter_4.pth'), '--work-dir', str(tmp_path / 'work'),
+            '--out-dir', str(mine)]
+    assert mm_test.main(args) == 2
+    err = capsys.readouterr().err
+    assert '--out-dir' in err and 'pass --force' in err and 'Traceback' not in err
+    assert sorted(p.name for p in mine.iterdir()) == ['notes.txt'] and not (tmp_path / 'work').exists()
+    assert mm_test.main(args + ['--force']) == 0
+    assert (mine / 'notes.txt').read_text() == 'keep me' and len(list(mine.glob('*.png'))) >= 1
+
+
+@pytest.mark.slow
 def test_basicsr_model_and_mmengine_model_give_the_same_outputs(trained):
     _, work_dir = trained
     ckpt = str(work_dir / 'iter_4.pth')

@@ -107,7 +107,7 @@ def test_mprnet_test_refuses_crop_border_larger_than_the_images(tmp_path, monkey
     monkeypatch.setattr(sys, 'argv', ['mprnet-test'])
     code = test_cli.main(['-opt', 'crop.yml'])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code != 0, 'a crop_border larger than the images must not report NaN and exit 0'
+    assert code == 2, 'a crop_border larger than the images is an option error: no NaN, exit 2'
     assert err and 'crop_border: 30 crops the whole 40 x 40 image' in err[-1] and 'tiny_test' in err[-1]
     summary = tmp_path / 'results' / 'crop' / 'summary.md'
     assert not summary.exists() or ' - ' not in summary.read_text()

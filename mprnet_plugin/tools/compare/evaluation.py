@@ -65,7 +65,7 @@ def evaluate_network(net: nn.Module, dataset: Dataset, metrics: Dict[str, Dict[s
             try:
                 values = score_images(restored, sample['gt'], metrics)
             except ScoringError as exc:
-                raise ScoringError(f'{sample.get("lq_path", index)}: {exc}') from None
+                raise type(exc)(f'{sample.get("lq_path", index)}: {exc}') from None
             row: Dict[str, Any] = {'image': str(sample.get('gt_path', index)), **values}
             per_image.append(row)
             if index < grid_images:
